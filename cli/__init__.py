@@ -1,0 +1,1 @@
+"""The `dl` command line (installed as the `dl_cli` package)."""

@@ -1,0 +1,143 @@
+"""The `dl` command group: global options, error handling, plugin commands.
+
+Importing this module loads no plugins. Plugin commands (the
+``register_commands`` hook) are added the first time click needs a command
+it does not know, or the full command list (``dl --help``).
+
+Exit codes: 0 success; 1 an unexpected error (a bug: run with ``--debug``
+for the traceback); 2 a usage error, or a dl error such as a bad spec or
+bad data, reported as one line ``Error: ...`` on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, Iterator
+
+import click
+
+from dl_cli.inspect_cmds import list_command, plugins_command
+from dl_cli.train import train_command
+
+__all__ = ["cli", "main"]
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("dl")
+    except importlib.metadata.PackageNotFoundError:
+        import corelib
+
+        return corelib.__version__
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"dl {_version()}")
+        ctx.exit()
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+@contextlib.contextmanager
+def _one_line_warnings(debug: bool = False) -> Iterator[None]:
+    """Show warnings (a plugin that failed to load...) as "Warning: ..." lines on stderr."""
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning
+        yield
+
+
+class DLGroup(click.Group):
+    """A click group that adds plugin commands lazily and turns dl errors into one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._own_commands: dict[str, click.Command] | None = None
+        self._commands_from: Any = None  # the registry whose plugin commands are added
+
+    def load_plugin_commands(self) -> None:
+        """Add the current registry's plugin commands (once per registry)."""
+        from corelib.registry import get_registry
+
+        registry = get_registry()
+        if self._commands_from is registry:
+            return
+        if self._own_commands is None:
+            self._own_commands = dict(self.commands)
+        self.commands = dict(self._own_commands)
+        self._commands_from = registry
+        with _one_line_warnings():
+            registry.add_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self._commands_from is not None:  # keep plugin commands in step with the registry in use
+            self.load_plugin_commands()
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self.load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from corelib.errors import DLError
+
+        debug = bool(ctx.params.get("debug"))
+        with _one_line_warnings(debug):
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except DLError as exc:
+                if debug:
+                    raise
+                click.echo(f"Error: {_one_line(exc)}", err=True)
+                ctx.exit(2)
+            except Exception as exc:  # noqa: BLE001 - the last resort: one line, exit 1
+                if debug:
+                    raise
+                click.echo(
+                    f"Error: {type(exc).__name__}: {_one_line(exc)} (run `dl --debug ...` for the traceback)", err=True
+                )
+                ctx.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@click.group(cls=DLGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show dl's version and exit.",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+def cli(debug: bool) -> None:
+    """dl: a deep-learning framework in the Keras tradition.
+
+    Everything (layers, losses, optimizers, data sets, commands) comes from
+    plugins; `dl list` shows what is installed.
+    """
+
+
+cli.add_command(list_command)
+cli.add_command(plugins_command)
+cli.add_command(train_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``dl = dl_cli.main:main``)."""
+    cli.main(args=argv, prog_name="dl")

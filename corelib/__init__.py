@@ -1,0 +1,78 @@
+"""dl: a deep-learning framework in the Keras tradition.
+
+    from corelib import models, layers
+    model = models.Sequential()
+    model.add(layers.Dense(32, activation="relu", input_shape=(784,)))
+
+Submodules load on first use, and plugins load on the first registry lookup:
+importing corelib does no plugin work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from corelib.config import floatx, set_floatx, set_seed
+from corelib.errors import (
+    ConfigError,
+    DataError,
+    DLError,
+    ModelFileError,
+    PluginConflictError,
+    PluginError,
+    ShapeError,
+    UnknownComponentError,
+)
+from corelib.hookspecs import hookimpl, hookspec
+from corelib.layer import Layer, Parameter
+
+__version__ = "0.1.0"
+
+_SUBMODULES = frozenset(
+    {
+        "activations",
+        "callbacks",
+        "config",
+        "data",
+        "datasets",
+        "initializers",
+        "kernels",
+        "layers",
+        "losses",
+        "metrics",
+        "models",
+        "optimizers",
+        "regularizers",
+        "registry",
+        "saving",
+        "spec",
+        "testing",
+        "utils",
+    }
+)
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DLError",
+    "Layer",
+    "ModelFileError",
+    "Parameter",
+    "PluginConflictError",
+    "PluginError",
+    "ShapeError",
+    "UnknownComponentError",
+    "floatx",
+    "hookimpl",
+    "hookspec",
+    "set_floatx",
+    "set_seed",
+    *sorted(_SUBMODULES),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"corelib.{name}")
+    raise AttributeError(f"module 'corelib' has no attribute {name!r}")

@@ -1,0 +1,111 @@
+"""Checking and slicing the arrays given to fit / evaluate / predict.
+
+Everything here runs once per call (or once per batch as a slice), never per
+sample: the training loop receives arrays that already have the model's
+dtype and a known sample count.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from corelib.errors import DataError, ShapeError
+
+__all__ = ["as_input_array", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
+
+
+def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
+    """`x` as a numeric array of `dtype` with at least one sample axis."""
+    if x is None:
+        raise DataError(f"{where} is required. Received: {where}=None")
+    arr = _numeric(x, where)
+    if arr.ndim == 0:
+        raise DataError(f"{where} must have a batch axis; received a scalar")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise DataError(f"{where} contains NaN or infinite values")
+    return arr
+
+
+def as_target_array(y: Any, dtype: str, sparse: bool, where: str = "y") -> np.ndarray:
+    """Targets as an array: integer labels for sparse losses, else `dtype`."""
+    arr = _numeric(y, where)
+    if arr.ndim == 0:
+        raise DataError(f"{where} must have a batch axis; received a scalar")
+    if sparse:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise DataError(f"{where}: a sparse loss needs integer class labels; received non-integer values")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise DataError(f"{where} contains NaN or infinite values")
+    return arr
+
+
+def _numeric(x: Any, where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:  # ragged nested lists
+        raise DataError(f"{where} is not a rectangular array: {exc}") from None
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{where} must be numeric; received an array of dtype {arr.dtype}")
+    return arr
+
+
+def check_sample_counts(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None) -> None:
+    """All arrays must have the same number of samples (axis 0)."""
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise DataError(
+            f"x and y have different numbers of samples: x has {n}, y has {y.shape[0]}"
+        )
+    if sample_weight is not None and sample_weight.shape[0] != n:
+        raise DataError(
+            f"sample_weight has {sample_weight.shape[0]} entries but x has {n} samples"
+        )
+    if n == 0:
+        raise DataError("x has no samples")
+
+
+def check_input_shape(x: np.ndarray, expected: tuple | None, where: str = "x") -> None:
+    """The sample shape of `x` must match the model's input shape."""
+    if expected is None:
+        return
+    got = (None,) + x.shape[1:]
+    if len(got) != len(expected) or any(
+        e is not None and g != e for g, e in zip(got[1:], expected[1:])
+    ):
+        raise ShapeError(
+            f"{where} has shape {x.shape}, but the model expects input of shape {expected}"
+        )
+
+
+def batch_slices(n: int, batch_size: int, order: np.ndarray | None = None) -> Iterator[Any]:
+    """Slices (or index arrays, when `order` is a permutation) of successive batches."""
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield slice(start, stop) if order is None else order[start:stop]
+
+
+def split_validation(arrays: list[np.ndarray | None], fraction: float) -> tuple[list, list]:
+    """Keras's validation_split: the last `fraction` of samples, taken before shuffling."""
+    if not 0.0 <= fraction < 1.0:
+        raise DataError(f"validation_split must be in [0, 1). Received: validation_split={fraction}")
+    n = arrays[0].shape[0]
+    n_val = int(n * fraction)
+    if fraction > 0 and (n_val == 0 or n_val == n):
+        raise DataError(
+            f"validation_split={fraction} leaves no samples for "
+            f"{'validation' if n_val == 0 else 'training'} (x has {n} samples)"
+        )
+    cut = n - n_val
+    train = [None if a is None else a[:cut] for a in arrays]
+    val = [None if a is None else a[cut:] for a in arrays]
+    return train, val

@@ -1,0 +1,1 @@
+"""The built-in callbacks, registered through the `register_callbacks` hook."""

@@ -1,0 +1,212 @@
+"""The built-in metrics: accuracies and regression errors, weighted by sample_weight.
+
+Per-sample values are light vectorised NumPy (an argmax, a comparison, a mean);
+state is a float64 weighted sum and weight total.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from corelib.errors import ConfigError, ShapeError
+from corelib.metrics import MeanMetricWrapper
+
+__all__ = [
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "RootMeanSquaredError",
+]
+
+
+def _same_shape(metric: MeanMetricWrapper, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    if y_true.shape != y_pred.shape:
+        if y_true.size != y_pred.size:
+            raise ShapeError(
+                f"Metric '{metric.name}' expects y_true with the shape of y_pred {y_pred.shape}. "
+                f"Received: y_true.shape={y_true.shape}"
+            )
+        y_true = y_true.reshape(y_pred.shape)
+    return y_true
+
+
+def _labels(metric: MeanMetricWrapper, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    lead = y_pred.shape[:-1]
+    if y_true.shape != lead:
+        if y_true.size != math.prod(lead):
+            raise ShapeError(
+                f"Metric '{metric.name}' expects integer labels of shape {lead} for y_pred of shape "
+                f"{y_pred.shape}. Received: y_true.shape={y_true.shape}"
+            )
+        y_true = y_true.reshape(lead)
+    return y_true
+
+
+def _binary(y_true: np.ndarray, y_pred: np.ndarray, threshold: float) -> np.ndarray:
+    hits = (y_pred > threshold) == (y_true > 0.5)
+    return hits.mean(axis=-1) if y_pred.ndim > 1 else hits.astype(np.float64)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """How often (y_pred > threshold) equals the 0/1 target, averaged over the last axis.
+
+    Args:
+        name: key in logs ("binary_accuracy").
+        dtype: see `Metric`.
+        threshold: decision threshold on y_pred (0.5).
+    """
+
+    def __init__(self, name: str | None = None, dtype: Any = None, threshold: float = 0.5) -> None:
+        try:
+            self.threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise ConfigError(f"BinaryAccuracy: threshold must be a float. Received: threshold={threshold!r}") from None
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        return _binary(_same_shape(self, y_true, y_pred), y_pred, self.threshold)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "threshold": self.threshold}
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """How often argmax(y_pred) equals argmax(y_true) (one-hot targets).
+
+    Args:
+        name: key in logs ("categorical_accuracy").
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        y_true = _same_shape(self, y_true, y_pred)
+        return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """How often argmax(y_pred) equals the integer label.
+
+    Args:
+        name: key in logs ("sparse_categorical_accuracy").
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        y_true = _labels(self, y_true, y_pred)
+        return (np.argmax(y_pred, axis=-1) == y_true).astype(np.float64)
+
+
+class Accuracy(MeanMetricWrapper):
+    """Accuracy of the kind the data asks for, decided per batch as Keras decides "accuracy".
+
+    A last axis of 1 in y_pred means binary accuracy; integer labels (y_true of
+    lower rank, or a last axis of 1 against several classes) mean sparse
+    categorical accuracy; otherwise categorical accuracy. `corelib.metrics.get`
+    picks the kind from the loss instead when it knows the loss.
+
+    Args:
+        name: key in logs ("accuracy").
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
+            return _binary(_same_shape(self, y_true, y_pred), y_pred, 0.5)
+        if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
+            return SparseCategoricalAccuracy.values(self, y_true, y_pred)
+        return CategoricalAccuracy.values(self, y_true, y_pred)
+
+
+def _top_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"TopKCategoricalAccuracy: k must be a positive int. Received: k={k!r}")
+    return int(k)
+
+
+def _in_top_k(y_pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    # Ties at the boundary count as inside the top k (TensorFlow's in_top_k, used by Keras).
+    score = np.take_along_axis(y_pred, labels[..., None].astype(np.intp), axis=-1)
+    return ((y_pred > score).sum(axis=-1) < k).astype(np.float64)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot target class is among the k highest predictions.
+
+    Args:
+        k: how many top predictions count (5).
+        name: key in logs ("top_k_categorical_accuracy").
+        dtype: see `Metric`.
+    """
+
+    def __init__(self, k: int = 5, name: str | None = None, dtype: Any = None) -> None:
+        self.k = _top_k(k)
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        y_true = _same_shape(self, y_true, y_pred)
+        return _in_top_k(y_pred, np.argmax(y_true, axis=-1), self.k)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    """How often the integer label is among the k highest predictions.
+
+    Args:
+        k: how many top predictions count (5).
+        name: key in logs ("sparse_top_k_categorical_accuracy").
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        labels = _labels(self, y_true, y_pred)
+        if labels.dtype.kind == "f":
+            labels = labels.astype(np.int64)
+        return _in_top_k(y_pred, labels, self.k)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """mean(|y_true - y_pred|) over the last axis, averaged over samples.
+
+    Args:
+        name: key in logs ("mean_absolute_error"; "mae" when asked for by that name).
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        err = np.abs(_same_shape(self, y_true, y_pred) - y_pred)
+        return err.mean(axis=-1) if err.ndim > 1 else err
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """mean((y_true - y_pred) ** 2) over the last axis, averaged over samples.
+
+    Args:
+        name: key in logs ("mean_squared_error"; "mse" when asked for by that name).
+        dtype: see `Metric`.
+    """
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        err = np.square(_same_shape(self, y_true, y_pred) - y_pred)
+        return err.mean(axis=-1) if err.ndim > 1 else err
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """sqrt of the (weighted) mean squared error over everything seen.
+
+    Args:
+        name: key in logs ("root_mean_squared_error"; "rmse" when asked for by that name).
+        dtype: see `Metric`.
+    """
+
+    def result(self) -> float:
+        return math.sqrt(super().result())

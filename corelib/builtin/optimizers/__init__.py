@@ -1,0 +1,1 @@
+"""The built-in optimizers (Keras 3's update rules and defaults) and schedules."""

@@ -1,0 +1,219 @@
+"""Learning-rate schedules: callables from the step number to a learning rate (Keras 3's)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from corelib.errors import ConfigError
+
+__all__ = [
+    "LearningRateSchedule",
+    "ExponentialDecay",
+    "CosineDecay",
+    "InverseTimeDecay",
+    "PiecewiseConstantDecay",
+    "serialize",
+    "deserialize",
+]
+
+
+def _positive(cls: str, arg: str, value: Any, allow_zero: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (number >= 0 if allow_zero else number > 0) or isinstance(value, bool):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ConfigError(f"{cls}: {arg} must be a {kind} number. Received: {arg}={value!r}")
+    return number
+
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step) -> learning rate``; JSON-safe `get_config`."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError(f"{type(self).__name__} does not implement __call__()")
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LearningRateSchedule":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """initial_learning_rate * decay_rate ** (step / decay_steps).
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: steps per factor of decay_rate.
+        decay_rate: the factor.
+        staircase: decay in whole steps of decay_steps (floor of the exponent).
+        name: optional name.
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str = "ExponentialDecay",
+    ) -> None:
+        cls = type(self).__name__
+        self.initial_learning_rate = _positive(cls, "initial_learning_rate", initial_learning_rate, True)
+        self.decay_steps = _positive(cls, "decay_steps", decay_steps)
+        self.decay_rate = _positive(cls, "decay_rate", decay_rate)
+        self.staircase = bool(staircase)
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate**p
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+class InverseTimeDecay(ExponentialDecay):
+    """initial_learning_rate / (1 + decay_rate * step / decay_steps).
+
+    Args: as `ExponentialDecay`.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay") -> None:
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * p)
+
+
+class CosineDecay(LearningRateSchedule):
+    """Optional linear warm-up, then cosine decay to alpha * the peak rate.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: steps of the cosine decay (after warm-up).
+        alpha: the final rate as a fraction of the peak (0.0).
+        name: optional name.
+        warmup_target: the peak reached after warm-up; None for no warm-up.
+        warmup_steps: steps of linear warm-up from initial_learning_rate to warmup_target.
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        alpha: float = 0.0,
+        name: str = "CosineDecay",
+        warmup_target: float | None = None,
+        warmup_steps: int = 0,
+    ) -> None:
+        cls = type(self).__name__
+        self.initial_learning_rate = _positive(cls, "initial_learning_rate", initial_learning_rate, True)
+        self.decay_steps = _positive(cls, "decay_steps", decay_steps)
+        self.alpha = _positive(cls, "alpha", alpha, True)
+        self.name = name
+        self.warmup_target = None if warmup_target is None else _positive(cls, "warmup_target", warmup_target, True)
+        self.warmup_steps = _positive(cls, "warmup_steps", warmup_steps, True)
+
+    def _decayed(self, peak: float, step: float) -> float:
+        fraction = min(step, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * fraction))
+        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step: int) -> float:
+        if self.warmup_target is None:
+            return self._decayed(self.initial_learning_rate, step)
+        if step < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return self.initial_learning_rate + delta * step / self.warmup_steps
+        return self._decayed(self.warmup_target, step - self.warmup_steps)
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """values[i] while step <= boundaries[i] (and values[-1] after the last boundary).
+
+    Args:
+        boundaries: increasing step numbers.
+        values: one more rate than boundaries.
+        name: optional name.
+    """
+
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float], name: str = "PiecewiseConstant") -> None:
+        self.boundaries = [float(b) for b in boundaries]
+        self.values = [float(v) for v in values]
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ConfigError(
+                "PiecewiseConstantDecay: values must have one more entry than boundaries. "
+                f"Received: {len(self.boundaries)} boundaries, {len(self.values)} values"
+            )
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+def _known() -> dict[str, type]:
+    found: dict[str, type] = {}
+    todo = [LearningRateSchedule]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            found.setdefault(sub.__name__, sub)
+            todo.append(sub)
+    return found
+
+
+def serialize(schedule: LearningRateSchedule) -> dict:
+    """{"class_name": ..., "config": ...} for a schedule."""
+    if not isinstance(schedule, LearningRateSchedule):
+        raise ConfigError(
+            f"Only LearningRateSchedule objects can be saved in a config. Received: learning_rate={schedule!r}"
+        )
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict) -> LearningRateSchedule:
+    """Inverse of `serialize` (any LearningRateSchedule subclass that has been imported)."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = _known().get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError(
+            f"Unknown learning-rate schedule {name!r}. Known: {sorted(_known())}. Received: {config!r}"
+        )
+    return cls.from_config(dict(config.get("config") or {}))

@@ -1,0 +1,112 @@
+"""The built-in plugin "dl": registers dl's own components through the same hooks
+a third-party plugin uses.
+
+Component modules are imported inside the hooks, so importing this module does
+no work; the registry calls the hooks on its first lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from corelib.hookspecs import hookimpl
+
+Register = Callable[..., None]
+
+
+@hookimpl
+def register_layers(register: Register) -> None:
+    from corelib.builtin.layers.activation import Activation
+    from corelib.builtin.layers.dense import Dense
+    from corelib.builtin.layers.dropout import Dropout
+    from corelib.builtin.layers.reshaping import Flatten, Reshape
+
+    for cls in (Dense, Activation, Dropout, Flatten, Reshape):
+        register(cls)
+
+
+@hookimpl
+def register_activations(register: Register) -> None:
+    from corelib.builtin.activations import BUILTIN
+
+    for cls, aliases in BUILTIN:
+        instance = cls()
+        register(instance, name=instance.name, aliases=aliases, description=(cls.__doc__ or "").splitlines()[0])
+
+
+@hookimpl
+def register_initializers(register: Register) -> None:
+    from corelib.builtin import initializers as m
+
+    for cls in (
+        m.GlorotUniform, m.GlorotNormal, m.HeUniform, m.HeNormal, m.LecunUniform, m.LecunNormal,
+        m.Orthogonal, m.Zeros, m.Ones, m.Constant, m.RandomNormal, m.RandomUniform,
+        m.TruncatedNormal, m.VarianceScaling,
+    ):
+        register(cls)
+
+
+@hookimpl
+def register_regularizers(register: Register) -> None:
+    from corelib.builtin.regularizers import L1, L2, L1L2
+
+    register(L1)
+    register(L2)
+    register(L1L2, aliases=("l1_l2",))
+
+
+@hookimpl
+def register_losses(register: Register) -> None:
+    from corelib.builtin import losses as m
+
+    register(m.BinaryCrossentropy)
+    register(m.CategoricalCrossentropy)
+    register(m.SparseCategoricalCrossentropy)
+    register(m.MeanSquaredError, aliases=("mse", "MSE"))
+    register(m.MeanAbsoluteError, aliases=("mae", "MAE"))
+    register(m.Huber, aliases=("huber_loss",))
+
+
+@hookimpl
+def register_optimizers(register: Register) -> None:
+    from corelib.builtin.optimizers.adagrad import Adagrad
+    from corelib.builtin.optimizers.adam import Adam, AdamW
+    from corelib.builtin.optimizers.nadam import Nadam
+    from corelib.builtin.optimizers.rmsprop import RMSprop
+    from corelib.builtin.optimizers.sgd import SGD
+
+    register(SGD)
+    register(RMSprop, aliases=("rmsprop",))
+    register(Adagrad)
+    register(Adam)
+    register(AdamW, aliases=("adamw",))
+    register(Nadam)
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    from corelib.builtin import metrics as m
+
+    register(m.Accuracy, aliases=("accuracy", "acc"))
+    register(m.BinaryAccuracy)
+    register(m.CategoricalAccuracy)
+    register(m.SparseCategoricalAccuracy)
+    register(m.TopKCategoricalAccuracy)
+    register(m.SparseTopKCategoricalAccuracy)
+    register(m.MeanAbsoluteError, aliases=("mae", "MAE"))
+    register(m.MeanSquaredError, aliases=("mse", "MSE"))
+    register(m.RootMeanSquaredError, aliases=("rmse",))
+
+
+@hookimpl
+def register_callbacks(register: Register) -> None:
+    from corelib.builtin.callbacks.csv_logger import CSVLogger
+    from corelib.builtin.callbacks.early_stopping import EarlyStopping
+    from corelib.builtin.callbacks.history import History
+    from corelib.builtin.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
+    from corelib.builtin.callbacks.progbar import ProgbarLogger
+    from corelib.builtin.callbacks.terminate_on_nan import TerminateOnNaN
+
+    for cls in (History, EarlyStopping, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau,
+                CSVLogger, ProgbarLogger):
+        register(cls)

@@ -1,0 +1,237 @@
+"""Loading a user's own training data from .npz, .npy and .csv files.
+
+    from corelib import data
+    x, y = data.load("train.npz")                 # arrays named x and y
+    x, y = data.load("train.csv", target="label")  # header row, numeric columns
+    x, _ = data.load("inputs.npy")                # inputs only: y is None
+
+Every malformed file raises `DataError` with one line naming the file and
+what is wrong. Inputs come back as the default float dtype
+(`corelib.floatx()`); integer targets as int64, other targets as floats.
+Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from corelib import config
+from corelib.errors import DataError
+
+__all__ = ["load", "load_npz", "load_npy", "load_csv", "SUFFIXES"]
+
+SUFFIXES = (".npz", ".npy", ".csv")
+
+
+def load(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load (x, y) from a .npz, .npy or .csv file, chosen by its extension.
+
+    Args:
+        path: the file.
+        target: for .csv, the name of the target column (default: the last column).
+
+    Returns:
+        ``(x, y)``; y is None for .npy files, which hold inputs only.
+
+    Raises:
+        DataError: the file is missing, of an unknown type, or malformed.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".npy":
+        return load_npy(path), None
+    if suffix == ".csv":
+        return load_csv(path, target=target)
+    raise DataError(
+        f"{path}: unsupported data file type {suffix or '(no extension)'!r}; expected .npz (arrays x and y), "
+        ".npy (inputs only) or .csv (a header row and numeric columns)"
+    )
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(6)
+
+
+def _numeric(path: Path, name: str, arr: np.ndarray) -> np.ndarray:
+    """Check one array: numeric, at least one sample, all finite."""
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array {name!r} is not numeric (dtype {arr.dtype}); expected numbers")
+    if arr.ndim == 0:
+        raise DataError(f"{path}: array {name!r} is a scalar; expected a sample axis first")
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise DataError(f"{path}: array {name!r} is empty (shape {arr.shape})")
+    if arr.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            raise DataError(f"{path}: array {name!r} contains {bad} NaN or infinite value(s); clean the data first")
+    return arr
+
+
+def _inputs(arr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(arr, dtype=config.floatx())
+
+
+def _targets(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind in "biu":
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.ascontiguousarray(arr, dtype=config.floatx())
+
+
+def _same_length(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    if len(x) != len(y):
+        raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}; they must match")
+
+
+def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Load arrays ``x`` and ``y`` from a .npz file (``np.savez(path, x=..., y=...)``)."""
+    path = Path(path)
+    _check_file(path)
+    if not _magic(path).startswith(b"PK"):
+        raise DataError(f"{path}: not a .npz archive (no zip signature); save it with np.savez(path, x=x, y=y)")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: holds a single array, expected a .npz archive with arrays x and y")
+        with npz:
+            found = sorted(npz.files)
+            for name in ("x", "y"):
+                if name not in found:
+                    raise DataError(f"{path}: no array {name!r} in the file; it holds {found}. Expected arrays x and y")
+            x, y = npz["x"], npz["y"]
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path}: holds object (pickled) arrays, which dl never loads; save numeric arrays") from None
+        raise DataError(f"{path}: not a readable .npz file ({_one_line(str(exc))})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {_one_line(str(exc))})") from None
+    x = _numeric(path, "x", x)
+    y = _numeric(path, "y", y)
+    _same_length(path, x, y)
+    return _inputs(x), _targets(y)
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray:
+    """Load the inputs x from a .npy file (there are no targets in one)."""
+    path = Path(path)
+    _check_file(path)
+    magic = _magic(path)
+    if magic.startswith(b"PK"):
+        raise DataError(f"{path}: is a .npz archive, not a .npy array; rename it to .npz")
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{path}: not a .npy file (no NumPy signature); save it with np.save(path, x)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path}: holds an object (pickled) array, which dl never loads; save a numeric array") from None
+        raise DataError(f"{path}: not a readable .npy file ({_one_line(str(exc))})") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({type(exc).__name__}: {_one_line(str(exc))})") from None
+    return _inputs(_numeric(path, "x", x))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load a .csv file with a header row and numeric columns.
+
+    Args:
+        path: the file (comma-separated; the first row names the columns).
+        target: the column holding y; default: the last column. Every other
+            column becomes a feature of x, in file order.
+
+    Returns:
+        ``(x, y)`` with x of shape (samples, features) and y of shape (samples,).
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = [h.strip() for h in next(csv.reader(f), [])]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file; expected a .csv with a header row") from None
+    if not header or header == [""]:
+        raise DataError(f"{path}: the first line is empty; expected a header row of column names")
+    if all(_is_number(h) for h in header):
+        raise DataError(f"{path}: the first row {header[:5]} is numbers; expected a header row of column names")
+    if len(header) < 2:
+        raise DataError(f"{path}: has only the column {header[0]!r}; expected feature columns and a target column")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column name(s) {dupes}")
+    if target is None:
+        col = len(header) - 1
+    elif target in header:
+        col = header.index(target)
+    else:
+        raise DataError(f"{path}: no column {target!r}; the columns are {header}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"')
+    except ValueError:
+        raise DataError(_diagnose_csv(path, header)) from None
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: has a header row but no data rows")
+    if table.shape[1] != len(header):
+        raise DataError(f"{path}: the rows have {table.shape[1]} values but the header names {len(header)} columns")
+    bad = ~np.isfinite(table)
+    if bad.any():
+        row, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path}: {int(bad.sum())} NaN or infinite value(s), the first in column {header[c]!r} "
+            f"of data row {row + 1}; clean the data first"
+        )
+    y = table[:, col]
+    x = np.delete(table, col, axis=1)
+    integral = bool(np.all(y == np.round(y)))
+    return _inputs(x), (y.astype(np.int64) if integral else _targets(y))
+
+
+def _diagnose_csv(path: Path, header: list[str]) -> str:
+    """Find the first bad line of a .csv that numpy refused (only runs on the error path)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                return f"{path}: line {line} has {len(row)} values but the header names {len(header)} columns"
+            for name, cell in zip(header, row):
+                if not _is_number(cell.strip()):
+                    shown = repr(cell.strip()) if cell.strip() else "an empty cell"
+                    return f"{path}: line {line}, column {name!r}: {shown} is not a number; all columns must be numeric"
+    return f"{path}: could not be read as a numeric .csv file"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()

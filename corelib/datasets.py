@@ -1,0 +1,75 @@
+"""Data sets: a view of the registry's "datasets" kind.
+
+Plugins register data sets with the ``register_datasets`` hook
+(``register(name, loader, description)``); install ``dl-datasets`` for
+digits, iris, wine, breast_cancer and diabetes.
+
+    from corelib import datasets
+    (x_train, y_train), (x_test, y_test) = datasets.load_data("digits")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from corelib.errors import DataError
+
+__all__ = ["get", "names", "load_data", "describe"]
+
+Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _registry():
+    from corelib.registry import get_registry
+
+    return get_registry()
+
+
+def get(name: str) -> Callable[..., Split]:
+    """The loader registered as `name`; UnknownComponentError (with suggestions) otherwise."""
+    return _registry().get("datasets", name)
+
+
+def names() -> list[str]:
+    """Names of the installed data sets, sorted."""
+    return _registry().names("datasets")
+
+
+def describe(name: str) -> str:
+    """The one-line description a data set was registered with."""
+    return _registry().entry("datasets", name).description
+
+
+def load_data(name: str, **kwargs: Any) -> Split:
+    """Load a registered data set.
+
+    Args:
+        name: a registered data set name ("digits").
+        **kwargs: passed to the data set's loader (e.g. ``test_size``, ``seed``,
+            ``normalize`` for the dl-datasets loaders).
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))`` as NumPy arrays.
+
+    Raises:
+        DataError: the loader returned something else.
+    """
+    entry = _registry().entry("datasets", name)
+    result = entry.obj(**kwargs)
+    try:
+        (x_train, y_train), (x_test, y_test) = result
+    except (TypeError, ValueError):
+        raise DataError(
+            f"Data set {name!r} (plugin {entry.plugin!r}) must return ((x_train, y_train), (x_test, y_test)). "
+            f"Received: {type(result).__name__}"
+        ) from None
+    arrays = [np.asarray(a) for a in (x_train, y_train, x_test, y_test)]
+    for (x, y), split in (((arrays[0], arrays[1]), "train"), ((arrays[2], arrays[3]), "test")):
+        if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+            raise DataError(
+                f"Data set {name!r} (plugin {entry.plugin!r}): the {split} split has x of shape {x.shape} "
+                f"and y of shape {y.shape}; they must have the same number of samples"
+            )
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])

@@ -1,0 +1,185 @@
+"""Losses: the registry view and the Loss base class.
+
+    from corelib import losses
+    loss = losses.get("categorical_crossentropy")
+    value, grad = loss.forward_backward(y_true, y_pred)   # float, dvalue/dy_pred
+    value = loss(y_true, y_pred, sample_weight=w)
+
+Losses compare the last axis of y_pred with y_true and average the per-sample
+values over the batch (Keras's "sum_over_batch_size"): value = sum(w_i l_i) / N.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from corelib import _view
+from corelib.errors import ConfigError, DataError, ShapeError
+from corelib.layer import snake_case
+
+__all__ = ["Loss", "get", "serialize", "deserialize"]
+
+KIND = "losses"
+_REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
+
+
+class Loss:
+    """Base class of losses.
+
+    A subclass implements `compute(pred, target, loss_out, grad_out)` on 2D
+    predictions (rows, D): per-row losses into loss_out and the gradient of
+    each row's loss into grad_out. It may override `prepare_target` (e.g.
+    integer labels). The base class does reshaping, validation, sample
+    weights and the reduction.
+
+    Args:
+        name: the name in logs (default: the snake_case class name).
+        reduction: "sum_over_batch_size" (mean over samples, the default; "mean"
+            is the same) or "sum".
+    """
+
+    from_logits = False
+
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size") -> None:
+        self.name = name or snake_case(type(self).__name__)
+        if reduction not in _REDUCTIONS:
+            raise ConfigError(
+                f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}. Received: reduction={reduction!r}"
+            )
+        self.reduction = reduction
+
+    # -- what subclasses provide ---------------------------------------------
+
+    def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
+        """Per-row losses of pred (rows, D) into loss_out (rows,), their gradients into grad_out."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement compute()")
+
+    def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
+        """y_true as the kernel wants it: here (rows, D) in y_pred's dtype, same shape as y_pred."""
+        y_true = np.asarray(y_true)
+        if y_true.shape != y_pred.shape:
+            if y_true.size != y_pred.size or (y_true.ndim and y_true.shape[0] != y_pred.shape[0]):
+                raise ShapeError(
+                    f"{self.name} expects y_true with the same shape as y_pred {y_pred.shape}. "
+                    f"Received: y_true.shape={y_true.shape}"
+                )
+        if y_true.dtype.kind not in "biuf":
+            raise DataError(f"{self.name} expects numeric y_true. Received: y_true.dtype={y_true.dtype}")
+        return y_true.astype(y_pred.dtype, copy=False).reshape(rows, -1)
+
+    def logits_variant(self, activation: str) -> "Loss | None":
+        """An equivalent loss on the pre-activation values when the model ends in `activation`.
+
+        A training loop may use it to fuse, e.g., softmax + categorical
+        cross-entropy into the stable softmax cross-entropy on logits.
+        None when no such fusion applies.
+        """
+        return None
+
+    # -- the public API -------------------------------------------------------
+
+    def forward_backward(
+        self, y_true: Any, y_pred: np.ndarray, sample_weight: Any = None
+    ) -> tuple[float, np.ndarray]:
+        """The reduced loss and its gradient with respect to `y_pred` (same shape and dtype)."""
+        y_pred = self._as_prediction(y_pred)
+        shape = y_pred.shape
+        pred = y_pred.reshape(-1, shape[-1]) if y_pred.ndim > 1 else y_pred.reshape(-1, 1)
+        rows = pred.shape[0]
+        target = self.prepare_target(y_true, y_pred, rows)
+        loss_out = np.empty(rows, dtype=pred.dtype)
+        grad_out = np.empty(pred.shape, dtype=pred.dtype)
+        self.compute(pred, target, loss_out, grad_out)
+        weights = self._sample_weights(sample_weight, shape, rows)
+        denom = 1.0 if self.reduction == "sum" else float(max(rows, 1))
+        if weights is None:
+            value = float(loss_out.sum(dtype=np.float64)) / denom
+            if denom != 1.0:
+                grad_out *= 1.0 / denom
+        else:
+            value = float(np.dot(weights, loss_out.astype(np.float64, copy=False))) / denom
+            grad_out *= (weights / denom).astype(pred.dtype, copy=False)[:, None]
+        return value, grad_out.reshape(shape)
+
+    def per_sample(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """Unreduced losses, shaped like y_pred without its last axis ((N,) for 2D y_pred)."""
+        y_pred = self._as_prediction(y_pred)
+        shape = y_pred.shape
+        pred = y_pred.reshape(-1, shape[-1]) if y_pred.ndim > 1 else y_pred.reshape(-1, 1)
+        target = self.prepare_target(y_true, y_pred, pred.shape[0])
+        loss_out = np.empty(pred.shape[0], dtype=pred.dtype)
+        self.compute(pred, target, loss_out, np.empty(pred.shape, dtype=pred.dtype))
+        return loss_out.reshape(shape[:-1] if y_pred.ndim > 1 else shape)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
+        """The reduced loss (Keras argument order: y_true first)."""
+        return self.forward_backward(y_true, y_pred, sample_weight)[0]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Loss":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _as_prediction(self, y_pred: Any) -> np.ndarray:
+        y_pred = np.asarray(y_pred)
+        if y_pred.dtype != np.float32 and y_pred.dtype != np.float64:
+            if y_pred.dtype.kind not in "biuf":
+                raise DataError(f"{self.name} expects numeric y_pred. Received: y_pred.dtype={y_pred.dtype}")
+            y_pred = y_pred.astype(np.float32)
+        if y_pred.ndim == 0 or y_pred.shape[0] == 0:
+            raise ShapeError(f"{self.name} expects y_pred with a batch axis and samples. Received: shape={y_pred.shape}")
+        return y_pred
+
+    def _sample_weights(self, sample_weight: Any, shape: tuple, rows: int) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=np.float64)
+        lead = shape[:-1] if len(shape) > 1 else shape
+        while w.ndim < len(lead):  # (N,) weights for (N, T) losses weigh every step of a sample
+            w = w[..., None]
+        try:
+            w = np.broadcast_to(w, lead)
+        except ValueError:
+            raise ShapeError(
+                f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not fit the "
+                f"per-sample losses of shape {lead} (y_pred shape {shape})"
+            ) from None
+        return w.reshape(rows)
+
+
+def get(identifier: Any) -> Loss | None:
+    """A Loss from a registered name ("mse", "CategoricalCrossentropy"), a
+    {"class_name", "config"} dict or an instance. None stays None."""
+    if identifier is None:
+        return None
+    if callable(identifier) and not isinstance(identifier, (Loss, type, dict, str)):
+        if hasattr(identifier, "forward_backward"):
+            return identifier
+        raise ConfigError(
+            "Could not interpret loss identifier: a plain function has no gradient; subclass "
+            f"corelib.losses.Loss (implement compute) and register it. Received: {identifier!r}"
+        )
+    return _view.resolve(KIND, identifier, Loss, "loss")
+
+
+def serialize(loss: Loss) -> dict:
+    """{"class_name": registered name, "config": {...}}."""
+    return _view.serialize(KIND, loss)
+
+
+def deserialize(config: dict | str) -> Loss:
+    """Inverse of `serialize`."""
+    return get(config)
+
+
+def __getattr__(name: str) -> Any:
+    return _view.module_getattr(KIND, __name__, name)

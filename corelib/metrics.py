@@ -1,0 +1,194 @@
+"""Metrics: the registry view and the Metric base class (stateful, as in Keras).
+
+    from corelib import metrics
+    acc = metrics.get("accuracy", loss="categorical_crossentropy")   # CategoricalAccuracy
+    acc.update_state(y_true, y_pred, sample_weight=None)
+    acc.result(); acc.reset_state()
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from corelib import _view
+from corelib.errors import ShapeError, UnknownComponentError
+from corelib.layer import snake_case
+
+__all__ = ["Metric", "MeanMetricWrapper", "get", "serialize", "deserialize"]
+
+KIND = "metrics"
+
+
+class Metric:
+    """Base class of metrics: state updated batch by batch, read with `result`.
+
+    Args:
+        name: the key in logs and History (default: the snake_case class name).
+        dtype: accepted for Keras compatibility; state is kept in float64.
+    """
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        self.name = name or snake_case(type(self).__name__)
+        self.dtype = dtype
+        self.reset_state()
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Fold one batch into the state."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update_state()")
+
+    def result(self) -> float:
+        """The metric over everything seen since the last reset."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement result()")
+
+    def reset_state(self) -> None:
+        """Forget everything seen."""
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Metric":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class MeanMetricWrapper(Metric):
+    """The weighted mean of per-sample values.
+
+    Subclasses implement `values(y_true, y_pred) -> ndarray` (one value per
+    sample, or per sample and step); or pass a function as `fn`.
+
+    Args:
+        fn: ``fn(y_true, y_pred) -> per-sample values``; None when a subclass
+            implements `values`.
+        name: the key in logs.
+        dtype: see `Metric`.
+    """
+
+    def __init__(self, fn: Callable | None = None, name: str | None = None, dtype: Any = None) -> None:
+        self._fn = fn
+        if name is None and fn is not None:
+            name = getattr(fn, "__name__", None)
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        if self._fn is None:
+            raise NotImplementedError(f"{type(self).__name__} does not implement values()")
+        return np.asarray(self._fn(y_true, y_pred), dtype=np.float64)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        values = np.asarray(self.values(np.asarray(y_true), np.asarray(y_pred)), dtype=np.float64)
+        if sample_weight is None:
+            self.total += float(values.sum())
+            self.count += float(values.size)
+            return
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.size == values.size:  # (N, 1) weights for (N,) values, or the exact shape
+            w = w.reshape(values.shape)
+        while w.ndim < values.ndim:  # (N,) weights for (N, T) values weigh every step
+            w = w[..., None]
+        try:
+            w = np.broadcast_to(w, values.shape)
+        except ValueError:
+            raise ShapeError(
+                f"Metric '{self.name}': sample_weight of shape {np.shape(sample_weight)} does not fit "
+                f"the per-sample values of shape {values.shape}"
+            ) from None
+        self.total += float(np.dot(w.ravel(), values.ravel()))
+        self.count += float(w.sum())
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+class _LossMetric(MeanMetricWrapper):
+    """A registered loss used as a metric (``metrics=["binary_crossentropy"]``)."""
+
+    def __init__(self, loss: Any, name: str | None = None) -> None:
+        self.loss = loss
+        super().__init__(loss.per_sample, name=name or loss.name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+_ACCURACY_BY_LOSS = {
+    "BinaryCrossentropy": "BinaryAccuracy",
+    "CategoricalCrossentropy": "CategoricalAccuracy",
+    "SparseCategoricalCrossentropy": "SparseCategoricalAccuracy",
+}
+
+
+def _accuracy_for(identifier: str, loss: Any) -> "Metric":
+    """Keras's resolution of "accuracy": from the loss when known, else from the data's shapes."""
+    if loss is not None:
+        from corelib import losses
+
+        loss_obj = losses.get(loss) if isinstance(loss, (str, dict)) else loss
+        for cls in type(loss_obj).__mro__:
+            if cls.__name__ in _ACCURACY_BY_LOSS and cls.__module__.startswith("corelib."):
+                return _view.lookup(KIND, _ACCURACY_BY_LOSS[cls.__name__])(name=identifier)
+    return _view.lookup(KIND, "Accuracy")(name=identifier)
+
+
+def get(identifier: Any, loss: Any = None) -> Metric | None:
+    """A Metric from a name, a {"class_name", "config"} dict, an instance or a function.
+
+    Args:
+        identifier: "accuracy"/"acc" resolve to binary, categorical or sparse
+            categorical accuracy from `loss` (or, without one, from the shapes
+            of the first batch), as Keras does. Other strings name a registered
+            metric (the string becomes the metric's name, so "mae" logs as
+            "mae") or a registered loss. A plain function ``fn(y_true, y_pred)``
+            returning per-sample values is averaged.
+        loss: the model's loss (name or instance), used for "accuracy".
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc"):
+            return _accuracy_for(identifier, loss)
+        try:
+            obj = _view.lookup(KIND, identifier)
+        except UnknownComponentError as metric_error:
+            try:
+                loss_obj = _view.lookup("losses", identifier)
+            except UnknownComponentError:
+                raise metric_error from None
+            return _LossMetric(loss_obj() if inspect.isclass(loss_obj) else loss_obj, name=identifier)
+        if inspect.isclass(obj):
+            return obj(name=identifier) if identifier != obj.__name__ else obj()
+        return obj
+    if callable(identifier) and not isinstance(identifier, (type, dict)):
+        return MeanMetricWrapper(identifier)
+    if isinstance(identifier, dict) and identifier.get("class_name") in ("accuracy", "acc"):
+        return _accuracy_for(str((identifier.get("config") or {}).get("name", "accuracy")), loss)
+    return _view.resolve(KIND, identifier, Metric, "metric")
+
+
+def serialize(metric: Metric) -> dict:
+    """{"class_name": registered name, "config": {...}}."""
+    return _view.serialize(KIND, metric)
+
+
+def deserialize(config: dict | str, loss: Any = None) -> Metric:
+    """Inverse of `serialize`."""
+    return get(config, loss=loss)
+
+
+def __getattr__(name: str) -> Any:
+    return _view.module_getattr(KIND, __name__, name)

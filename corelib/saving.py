@@ -1,0 +1,270 @@
+"""The model file: a zip of config.json, weights.npz and optional optimizer.npz.
+
+config.json names every component by its registered name together with the
+plugin (and version) that provided it. Loading looks names up in the
+registry only: it never imports a module named in the file, never
+unpickles, and never runs code from the file. A file is written to a
+temporary name and renamed into place, so a failed save leaves nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError
+from corelib.layer import Layer
+
+__all__ = ["save_model", "load_model", "serialize_layer", "deserialize_layer", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "dl-model"
+FORMAT_VERSION = 1
+_ENTRIES = {"config.json", "weights.npz", "optimizer.npz"}
+_MAX_CONFIG_BYTES = 16 * 2**20
+_MAX_OPTIMIZER_FACTOR = 4  # optimizer state is at most a few slots per weight
+
+
+def _provider(obj: Any) -> tuple[str, str | None, str | None]:
+    from corelib.registry import get_registry
+
+    entry = get_registry().provider_of(obj)
+    if entry is None:
+        return type(obj).__name__ if not isinstance(obj, type) else obj.__name__, None, None
+    return entry.name, entry.plugin, entry.version
+
+
+def serialize_layer(layer: Layer) -> dict:
+    """{"class_name", "config", "plugin", "plugin_version"} for one layer."""
+    name, plugin, version = _provider(type(layer))
+    return {"class_name": name, "plugin": plugin, "plugin_version": version, "config": layer.get_config()}
+
+
+def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None) -> Layer:
+    """A layer from `serialize_layer`'s dict, looked up in the registry (or custom_objects)."""
+    from corelib.registry import get_registry
+
+    if not isinstance(item, dict) or not isinstance(item.get("class_name"), str):
+        raise ConfigError(f"{where}: expected {{'class_name': str, 'config': dict}}, got {_short(item)}")
+    name = item["class_name"]
+    cfg = item.get("config", {})
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{where}: 'config' of {name} must be a mapping, got {_short(cfg)}")
+    if custom_objects and name in custom_objects:
+        cls = custom_objects[name]
+    else:
+        try:
+            cls = get_registry().get("layers", name)
+        except UnknownComponentError:
+            plugin = item.get("plugin")
+            need = f" from plugin '{plugin}' {item.get('plugin_version') or ''}".rstrip() if plugin else ""
+            raise UnknownComponentError(
+                f"{where}: layer '{name}'{need} is not installed; install the plugin that provides it "
+                f"or pass custom_objects={{'{name}': ...}}"
+            ) from None
+    try:
+        return cls.from_config(dict(cfg))
+    except DLError as exc:
+        raise ConfigError(f"{where} ({name}): {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{where} ({name}): bad config: {exc}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def model_config(model: Any) -> dict:
+    """The JSON document stored as config.json (without the weights)."""
+    import corelib
+
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dl_version": corelib.__version__,
+        "model": {"class_name": type(model).__name__, "config": model.get_config()},
+        "weights": [p.path for p in model.weights],
+    }
+    if model.compiled:
+        from corelib import losses, metrics, optimizers
+
+        doc["compile"] = {
+            "optimizer": optimizers.serialize(model.optimizer),
+            "loss": losses.serialize(model.loss) if model.loss is not None else None,
+            "metrics": [name if isinstance(name, str) else metrics.serialize(m)
+                        for name, m in zip(model._metric_names, model.metrics)],
+        }
+    return doc
+
+
+def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True,
+               include_optimizer: bool = True) -> None:
+    """Write `model` to `filepath` atomically (temporary file, then rename)."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise ModelFileError(f"{path} exists and overwrite=False")
+    if not model.built:
+        raise ConfigError(f"Model '{model.name}' is not built yet: give the first layer an input_shape or call fit first")
+    doc = model_config(model)
+    weights = {p.path: p.value for p in model.weights}
+    optimizer_state = None
+    if include_optimizer and model.compiled and model.optimizer is not None:
+        optimizer_state = model.optimizer.get_state()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dl-save-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+            zf.writestr("config.json", json.dumps(doc, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr("weights.npz", _npz_bytes(weights), compress_type=zipfile.ZIP_STORED)
+            if optimizer_state:
+                zf.writestr("optimizer.npz", _npz_bytes(optimizer_state), compress_type=zipfile.ZIP_STORED)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
+    """Read a model written by `Model.save`.
+
+    Args:
+        filepath: the model file.
+        custom_objects: {name: class} for components not registered by a plugin.
+        compile: restore the optimizer, loss and metrics (and optimizer state).
+    """
+    path = os.fspath(filepath)
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a dl model file (not a readable zip: {exc})") from None
+    with zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        bad = sorted(set(infos) - _ENTRIES)
+        if bad:
+            raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in model file")
+        if "config.json" not in infos or "weights.npz" not in infos:
+            raise ModelFileError(f"{path}: missing {'config.json' if 'config.json' not in infos else 'weights.npz'}")
+        doc = _read_config(zf, infos["config.json"], path)
+        model = _model_from_doc(doc, path, custom_objects)
+        expected = sum(p.value.nbytes for p in model.weights)
+        arrays = _read_npz(zf, infos["weights.npz"], path, limit=expected + 2**20)
+        _assign_weights(model, doc, arrays, path)
+        if compile and doc.get("compile"):
+            _compile_from_doc(model, doc["compile"], path)
+            if "optimizer.npz" in infos:
+                state = _read_npz(zf, infos["optimizer.npz"], path,
+                                  limit=_MAX_OPTIMIZER_FACTOR * expected + 2**20)
+                try:
+                    model.optimizer.set_state(model.trainable_weights, state)
+                except (ValueError, KeyError) as exc:
+                    raise ModelFileError(f"{path}: optimizer state does not fit the model: {exc}") from None
+    return model
+
+
+def _read_config(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict:
+    if info.file_size > _MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{path}: config.json is implausibly large ({info.file_size} bytes)")
+    try:
+        with zf.open(info) as fh:
+            raw = fh.read(_MAX_CONFIG_BYTES + 1)
+        doc = json.loads(raw.decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: config.json is corrupt ({type(exc).__name__}: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: config.json is not a dl model config (format must be {FORMAT!r})")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: unsupported model file format_version {version!r}; this dl reads version {FORMAT_VERSION}"
+        )
+    return doc
+
+
+def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
+    from corelib.sequential import Sequential
+
+    spec = doc.get("model")
+    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
+        kind = spec.get("class_name") if isinstance(spec, dict) else spec
+        raise ModelFileError(f"{path}: unsupported model class {_short(kind)} in config.json")
+    cfg = spec.get("config")
+    try:
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+            raise ConfigError("model.config needs a 'layers' list")
+        layers = [deserialize_layer(item, f"model.config.layers[{i}]", custom_objects)
+                  for i, item in enumerate(cfg["layers"])]
+        model = Sequential(layers, name=cfg.get("name"))
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"{path}: {exc}") from None
+    except DLError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    if not model.built:
+        raise ModelFileError(f"{path}: the model's first layer has no input shape")
+    return model
+
+
+def _read_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int) -> dict[str, np.ndarray]:
+    name = info.filename
+    if info.file_size > limit:
+        raise ModelFileError(f"{path}: {name} holds {info.file_size} bytes, more than the model's weights need ({limit})")
+    try:
+        with zf.open(info) as fh:
+            raw = fh.read(limit + 1)
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ModelFileError(f"{path}: {name} contains pickled objects, which dl never loads") from None
+        raise ModelFileError(f"{path}: {name} is corrupt ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise ModelFileError(f"{path}: {name} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def _assign_weights(model: Any, doc: dict, arrays: dict[str, np.ndarray], path: str) -> None:
+    params = model.weights
+    if sorted(arrays) != sorted(p.path for p in params):
+        missing = sorted({p.path for p in params} - set(arrays))
+        extra = sorted(set(arrays) - {p.path for p in params})
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+        raise ModelFileError(f"{path}: weights.npz does not match the model config ({detail})")
+    for p in params:
+        value = arrays[p.path]
+        if value.shape != p.value.shape or value.dtype != p.value.dtype:
+            raise ModelFileError(
+                f"{path}: weight '{p.path}' is {value.dtype}{list(value.shape)} in weights.npz, "
+                f"but the config gives {p.value.dtype}{list(p.value.shape)}"
+            )
+        p.value[...] = value
+
+
+def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
+    from corelib import losses, optimizers
+
+    if not isinstance(cfg, dict):
+        raise ModelFileError(f"{path}: 'compile' in config.json must be a mapping")
+    try:
+        model.compile(
+            optimizer=optimizers.deserialize(cfg["optimizer"]) if isinstance(cfg.get("optimizer"), dict)
+            else cfg.get("optimizer", "rmsprop"),
+            loss=losses.deserialize(cfg["loss"]) if isinstance(cfg.get("loss"), dict) else cfg.get("loss"),
+            metrics=cfg.get("metrics") or None,
+        )
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"{path}: {exc}") from None
+    except DLError as exc:
+        raise ModelFileError(f"{path}: bad compile section: {exc}") from None

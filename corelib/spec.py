@@ -1,0 +1,373 @@
+"""Model specs: the YAML or JSON files `dl train` reads.
+
+A spec holds the model's layers and, optionally, how to train it:
+
+    model:
+      - Flatten: {input_shape: [8, 8, 1]}
+      - Dense: {units: 64, activation: relu}
+      - Dropout: {rate: 0.1}
+      - Dense: {units: 10, activation: softmax}
+    training:
+      loss: categorical_crossentropy
+      optimizer: {name: adam, learning_rate: 0.001}
+      metrics: [accuracy]
+      epochs: 20
+      batch_size: 32
+      validation_split: 0.1
+      data: digits               # a data set name, or a .npz/.npy/.csv path
+      seed: 0
+      output: digits.dl
+
+``model:`` may also be Keras's form, ``{class_name: Sequential, config:
+{layers: [{class_name: Dense, config: {...}}]}}``. Paths in a spec are
+relative to the spec file. Nothing in a spec is ever evaluated as code:
+layer, loss and optimizer names are looked up in the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corelib import _spec_fields as F
+from corelib._spec_fields import SpecError
+from corelib.errors import DataError, DLError
+
+__all__ = [
+    "Spec",
+    "SpecError",
+    "TrainingSpec",
+    "TrainingData",
+    "load_spec",
+    "parse_spec",
+    "with_overrides",
+    "build_model",
+    "compile_model",
+    "load_training_data",
+    "prepare_targets",
+]
+
+_TOP_KEYS = ("model", "training", "name", "description")
+_TRAINING_KEYS = (
+    "loss",
+    "optimizer",
+    "metrics",
+    "epochs",
+    "batch_size",
+    "validation_split",
+    "shuffle",
+    "data",
+    "seed",
+    "output",
+)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """The ``training:`` section, with Keras's defaults for what it leaves out.
+
+    ``data`` is None, ``{"dataset": name, "options": {...}}`` or
+    ``{"path": Path, "target": column or None}``; ``output`` is a Path or None.
+    """
+
+    loss: str | dict | None = None
+    optimizer: str | dict = "rmsprop"
+    metrics: list = field(default_factory=list)
+    epochs: int = 1
+    batch_size: int = 32
+    validation_split: float = 0.0
+    shuffle: bool = True
+    data: dict | None = None
+    seed: int | None = None
+    output: Path | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed, validated spec: layers as ``[{"class_name", "config"}]`` plus training."""
+
+    layers: list[dict]
+    training: TrainingSpec
+    name: str | None = None
+    description: str | None = None
+    source: str = "<spec>"
+    path: Path | None = None
+
+
+def load_spec(path: str | os.PathLike) -> Spec:
+    """Read and validate a YAML (.yaml/.yml) or JSON (.json) spec file.
+
+    Raises:
+        SpecError: the file is missing, does not parse, or a field is wrong;
+            the one-line message names the file and the field.
+    """
+    path = Path(path)
+    source = path.name
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found" if not path.exists() else f"{path}: is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec ({type(exc).__name__}: {exc})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    else:
+        raw = _load_yaml(text, source)
+    return parse_spec(raw, source=source, base_dir=path.resolve().parent, path=path)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)  # safe_load: plain data only, never objects or code
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
+
+
+def parse_spec(raw: Any, source: str = "<spec>", base_dir: str | os.PathLike | None = None, path: Path | None = None) -> Spec:
+    """Validate an already-parsed spec (a dict) and normalise it into a `Spec`.
+
+    Args:
+        raw: the parsed YAML/JSON document.
+        source: the name used in error messages (the file name).
+        base_dir: directory that relative paths in the spec are relative to
+            (default: the current directory).
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    if not isinstance(raw, dict):
+        raise F.fail(source, "the spec", "a mapping with a 'model' key", raw)
+    if "class_name" in raw and "model" not in raw:
+        raw = {"model": raw}  # a bare Keras model config
+    F.unknown_keys(source, "", raw, _TOP_KEYS)
+    if "model" not in raw:
+        raise SpecError(f"{source}: missing field 'model' (the list of layers)")
+    name, layers = _model(raw["model"], source)
+    name = F.text(raw["name"], "name", source) if raw.get("name") is not None else name
+    description = F.text(raw["description"], "description", source) if raw.get("description") is not None else None
+    training = _training(raw.get("training"), source, base)
+    return Spec(layers, training, name, description, source, path)
+
+
+def _model(value: Any, source: str) -> tuple[str | None, list[dict]]:
+    if isinstance(value, list):
+        return None, F.layer_list(value, "model", source)
+    if isinstance(value, dict) and "class_name" in value:
+        if value["class_name"] != "Sequential":
+            raise F.fail(source, "model.class_name", "'Sequential' (the only model type a spec can hold)", value["class_name"])
+        config = value.get("config")
+        if not isinstance(config, dict):
+            raise F.fail(source, "model.config", "a mapping with a 'layers' list", config)
+        name = config.get("name")
+        return (name if isinstance(name, str) else None), F.layer_list(config.get("layers"), "model.config.layers", source)
+    if isinstance(value, dict) and "layers" in value:
+        F.unknown_keys(source, "model", value, ("name", "layers"))
+        name = F.text(value["name"], "model.name", source) if value.get("name") is not None else None
+        return name, F.layer_list(value["layers"], "model.layers", source)
+    raise F.fail(source, "model", "a list of layers or {class_name: Sequential, config: {layers: [...]}}", value)
+
+
+def _training(value: Any, source: str, base: Path) -> TrainingSpec:
+    if value is None:
+        return TrainingSpec()
+    if not isinstance(value, dict):
+        raise F.fail(source, "training", "a mapping (loss, optimizer, epochs, ...)", value)
+    F.unknown_keys(source, "training", value, _TRAINING_KEYS)
+    checks = {
+        "loss": lambda v, f: F.component(v, f, source),
+        "optimizer": lambda v, f: F.component(v, f, source),
+        "metrics": lambda v, f: F.metric_list(v, f, source),
+        "epochs": lambda v, f: F.positive_int(v, f, source),
+        "batch_size": lambda v, f: F.positive_int(v, f, source),
+        "validation_split": lambda v, f: F.fraction(v, f, source),
+        "shuffle": lambda v, f: F.boolean(v, f, source),
+        "data": lambda v, f: F.data_field(v, f, source, base),
+        "seed": lambda v, f: F.non_negative_int(v, f, source),
+        "output": lambda v, f: base / F.text(v, f, source),
+    }
+    kwargs = {key: checks[key](v, f"training.{key}") for key, v in value.items() if v is not None}
+    return TrainingSpec(**kwargs)
+
+
+def with_overrides(spec: Spec, **overrides: Any) -> Spec:
+    """A copy of `spec` with training fields replaced (None values are ignored).
+
+    `data` may be a data set name or a file path (relative to the current
+    directory, as command-line paths are); `output` is a path.
+    """
+    values = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(values) - set(_TRAINING_KEYS)
+    if unknown:
+        raise SpecError(f"{spec.source}: cannot override unknown training field(s) {sorted(unknown)}")
+    checks = {
+        "epochs": F.positive_int,
+        "batch_size": F.positive_int,
+        "seed": F.non_negative_int,
+        "validation_split": F.fraction,
+    }
+    for key, check in checks.items():
+        if key in values:
+            values[key] = check(values[key], f"--{key.replace('_', '-')}", spec.source)
+    if "data" in values:
+        values["data"] = F.data_field(values["data"], "--data", spec.source, Path.cwd())
+    if "output" in values:
+        values["output"] = Path(values["output"])
+    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, **values))
+
+
+def build_model(spec: Spec) -> Any:
+    """A `corelib.models.Sequential` with the spec's layers, looked up in the registry.
+
+    Raises:
+        SpecError: an unknown layer name, a bad argument or incompatible
+            shapes; the message names the file and the layer's position.
+    """
+    from corelib.models import Sequential
+    from corelib.registry import get_registry
+
+    registry = get_registry()
+    model = Sequential(name=spec.name)
+    for i, item in enumerate(spec.layers):
+        where = f"model[{i}] ({item['class_name']})"
+        try:
+            cls = registry.get("layers", item["class_name"])
+            factory = getattr(cls, "from_config", None)
+            layer = factory(dict(item["config"])) if factory is not None else cls(**item["config"])
+            model.add(layer)
+        except (DLError, TypeError) as exc:
+            raise SpecError(f"{spec.source}: {where}: {_one_line(exc)}") from exc
+    return model
+
+
+def compile_model(model: Any, spec: Spec) -> None:
+    """Compile `model` with the spec's loss, optimizer and metrics.
+
+    Raises:
+        SpecError: no loss, or a name or argument that does not resolve;
+            the message names the field (``training.optimizer``...).
+    """
+    from corelib import losses, metrics, optimizers
+
+    t = spec.training
+    if t.loss is None:
+        raise SpecError(f"{spec.source}: training.loss is required to train (e.g. loss: categorical_crossentropy)")
+    loss = _resolve(lambda: losses.get(t.loss), spec.source, "training.loss")
+    optimizer = _resolve(lambda: optimizers.get(t.optimizer), spec.source, "training.optimizer")
+    for i, m in enumerate(t.metrics):
+        _resolve(lambda: metrics.get(m, loss=loss), spec.source, f"training.metrics[{i}]")
+    _resolve(lambda: model.compile(optimizer=optimizer, loss=loss, metrics=list(t.metrics)), spec.source, "training")
+
+
+def _resolve(fn: Any, source: str, field: str) -> Any:
+    try:
+        return fn()
+    except (DLError, TypeError, ValueError) as exc:
+        raise SpecError(f"{source}: {field}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Arrays to train on; the test split is None when the data came from one file."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    source: str
+
+
+def load_training_data(spec: Spec) -> TrainingData:
+    """Load the spec's ``training.data``: a registered data set (train and test
+    splits) or a .npz/.csv file (train only).
+
+    Raises:
+        SpecError: no data given, or the data set name/options are wrong.
+        DataError: the data file is missing or malformed.
+    """
+    data = spec.training.data
+    if data is None:
+        raise SpecError(
+            f"{spec.source}: training.data is required: a data set name (see `dl list datasets`) "
+            "or a .npz/.csv file; or pass --data"
+        )
+    if "dataset" in data:
+        from corelib import datasets
+
+        name = data["dataset"]
+        (x, y), (x_test, y_test) = _resolve(
+            lambda: datasets.load_data(name, **data["options"]), spec.source, "training.data"
+        )
+        return TrainingData(x, y, x_test, y_test, f"data set {name!r}")
+    from corelib import data as data_files
+
+    x, y = data_files.load(data["path"], target=data["target"])
+    if y is None:
+        raise DataError(
+            f"{data['path']}: holds inputs only (.npy); training needs targets: use a .npz with arrays x and y "
+            "or a .csv with a target column"
+        )
+    return TrainingData(x, y, None, None, str(data["path"]))
+
+
+def prepare_targets(y: np.ndarray, loss: Any, output_dim: int | None) -> np.ndarray:
+    """Shape integer labels or 1-D targets for `loss` as Keras users expect.
+
+    Integer class labels with categorical cross-entropy become one-hot rows
+    of width `output_dim`; 1-D targets for a model with one output unit become
+    a column (n, 1). Anything else is returned unchanged.
+
+    Raises:
+        DataError: a label is outside the model's output classes.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or getattr(loss, "sparse_targets", False):
+        return y
+    if _loss_name(loss) == "categorical_crossentropy" and y.dtype.kind in "iu":
+        top = int(y.max())
+        classes = output_dim if output_dim is not None else top + 1
+        if y.min() < 0 or top >= classes:
+            raise DataError(
+                f"Labels run from {int(y.min())} to {top}, but the model's output has {classes} classes; "
+                "the last layer needs one unit per class"
+            )
+        return _to_categorical(y, classes)
+    if output_dim == 1:
+        from corelib import config
+
+        return y.reshape(-1, 1).astype(config.floatx())
+    return y
+
+
+def _loss_name(loss: Any) -> str:
+    from corelib.layer import snake_case
+    from corelib.registry import get_registry
+
+    entry = get_registry().provider_of(loss, kind="losses")
+    name = entry.name if entry is not None else getattr(loss, "__name__", type(loss).__name__)
+    return snake_case(name)
+
+
+def _to_categorical(y: np.ndarray, classes: int) -> np.ndarray:
+    from corelib import config
+
+    try:
+        from corelib.utils import to_categorical
+    except ImportError:  # corelib.utils is optional here; one-hot by indexing is the same thing
+        return np.eye(classes, dtype=config.floatx())[y]
+    return np.asarray(to_categorical(y, num_classes=classes), dtype=config.floatx())
