@@ -11,6 +11,7 @@ values over the batch (Keras's "sum_over_batch_size"): value = sum(w_i l_i) / N.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,8 @@ class Loss:
 
     def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
         """y_true as the kernel wants it: here (rows, D) in y_pred's dtype, same shape as y_pred."""
+        if type(y_true) is np.ndarray and y_true.dtype == y_pred.dtype and y_true.shape == y_pred.shape:
+            return y_true if y_true.ndim == 2 else y_true.reshape(rows, -1)  # the training loop's case
         y_true = np.asarray(y_true)
         if y_true.shape != y_pred.shape:
             if y_true.size != y_pred.size or (y_true.ndim and y_true.shape[0] != y_pred.shape[0]):
@@ -95,7 +98,9 @@ class Loss:
         weights = self._sample_weights(sample_weight, shape, rows)
         denom = 1.0 if self.reduction == "sum" else float(max(rows, 1))
         if weights is None:
-            value = float(loss_out.sum(dtype=np.float64)) / denom
+            # fsum of a short list is exact and, for a batch, faster than a NumPy reduction
+            total = math.fsum(loss_out.tolist()) if rows <= 1024 else float(loss_out.sum(dtype=np.float64))
+            value = total / denom
             if denom != 1.0:
                 grad_out *= 1.0 / denom
         else:

@@ -82,11 +82,12 @@ class MeanMetricWrapper(Metric):
         return np.asarray(self._fn(y_true, y_pred), dtype=np.float64)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        values = np.asarray(self.values(np.asarray(y_true), np.asarray(y_pred)), dtype=np.float64)
+        values = np.asarray(self.values(np.asarray(y_true), np.asarray(y_pred)))
         if sample_weight is None:
-            self.total += float(values.sum())
+            self.total += float(values.sum())  # bool hits sum as counts: no float copy
             self.count += float(values.size)
             return
+        values = values.astype(np.float64, copy=False)
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.size == values.size:  # (N, 1) weights for (N,) values, or the exact shape
             w = w.reshape(values.shape)

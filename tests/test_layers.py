@@ -207,3 +207,20 @@ def test_training_workspaces_are_reused_once_backprop_is_dropped():
     del y, bp
     y, bp = layer.forward(np.ones((2, 4)), training=True)
     assert y is first
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_dims = st.lists(st.integers(1, 5), min_size=1, max_size=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 4), dims=_dims, units=st.integers(1, 4))
+def test_shape_inference_matches_forward_for_any_shape(batch, dims, units):
+    x = np.ones((batch, *dims), np.float32)
+    for layer in (layers.Dense(units), layers.Flatten(), layers.Reshape((-1,)), layers.Dropout(0.5)):
+        inferred = layer.ensure_built((None, *dims))
+        y, backprop = layer.forward(x, training=True)
+        assert inferred == (None, *y.shape[1:])
+        assert backprop(np.ones_like(y)).shape == x.shape

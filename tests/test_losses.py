@@ -178,3 +178,25 @@ def test_logits_variant_fuses_softmax_and_sigmoid():
     assert losses.get("binary_crossentropy").logits_variant("sigmoid").from_logits
     assert losses.get("binary_crossentropy").logits_variant("softmax") is None
     assert losses.get("mse").logits_variant("softmax") is None
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@settings(max_examples=50, deadline=None)
+@given(logits=hnp.arrays(np.float32, (3, 4), elements=st.floats(-1e4, 1e4, width=32)),
+       labels=hnp.arrays(np.int64, (3,), elements=st.integers(0, 3)))
+def test_cross_entropies_stay_finite_for_any_logits(logits, labels):
+    onehot = np.eye(4, dtype=np.float32)[labels]
+    probs = np.clip(np.abs(logits) / 1e4, 0, 1)
+    for loss, y_true, y_pred in [
+        (losses.CategoricalCrossentropy(from_logits=True), onehot, logits),
+        (losses.SparseCategoricalCrossentropy(from_logits=True), labels, logits),
+        (losses.BinaryCrossentropy(from_logits=True), onehot, logits),
+        (losses.BinaryCrossentropy(), onehot, probs),
+        (losses.CategoricalCrossentropy(), onehot, probs + 1e-3),
+    ]:
+        value, grad = loss.forward_backward(y_true, y_pred)
+        assert np.isfinite(value) and np.all(np.isfinite(grad))

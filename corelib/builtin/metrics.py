@@ -52,7 +52,7 @@ def _labels(metric: MeanMetricWrapper, y_true: np.ndarray, y_pred: np.ndarray) -
 
 def _binary(y_true: np.ndarray, y_pred: np.ndarray, threshold: float) -> np.ndarray:
     hits = (y_pred > threshold) == (y_true > 0.5)
-    return hits.mean(axis=-1) if y_pred.ndim > 1 else hits.astype(np.float64)
+    return hits.mean(axis=-1) if y_pred.ndim > 1 else hits
 
 
 class BinaryAccuracy(MeanMetricWrapper):
@@ -88,7 +88,7 @@ class CategoricalAccuracy(MeanMetricWrapper):
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true = _same_shape(self, y_true, y_pred)
-        return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float64)
+        return np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
@@ -101,7 +101,7 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true = _labels(self, y_true, y_pred)
-        return (np.argmax(y_pred, axis=-1) == y_true).astype(np.float64)
+        return np.argmax(y_pred, axis=-1) == y_true
 
 
 class Accuracy(MeanMetricWrapper):
@@ -134,7 +134,7 @@ def _top_k(k: Any) -> int:
 def _in_top_k(y_pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     # Ties at the boundary count as inside the top k (TensorFlow's in_top_k, used by Keras).
     score = np.take_along_axis(y_pred, labels[..., None].astype(np.intp), axis=-1)
-    return ((y_pred > score).sum(axis=-1) < k).astype(np.float64)
+    return (y_pred > score).sum(axis=-1) < k
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):

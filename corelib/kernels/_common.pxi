@@ -22,16 +22,37 @@ cdef extern from *:
     int dl_max_threads() noexcept nogil
 
 
-# A parallel region costs ~1 us to start (measured on the 2-core build box),
-# so loops run on one thread unless they have at least this much work
-# (elements times a rough per-element cost; see `n_threads`).
 cdef enum:
-    PAR_WORK = 65536
+    DEFAULT_PAR_WORK = 1 << 30
+
+
+# Loops run on one thread unless they have at least PAR_WORK units of work
+# (elements times a rough per-element cost; see `n_threads`). Measured on the
+# 2-core build box with OMP_NUM_THREADS=2: a parallel region costs ~1 us to
+# start, but libgomp's worker then spins for milliseconds next to OpenBLAS's
+# own spinning threads (scipy's OpenBLAS uses pthreads, not OpenMP), and the
+# two pools starve each other: a 784-512-512-10 MLP training step took 64 ms
+# with threaded loops from 64k elements up, 4 ms with serial ones, and even a
+# 4M-element tanh after a large gemm lost more (14 ms) than threading saved
+# (2.5 ms). So by default only enormous loops are threaded; the threshold is
+# per module and adjustable (`_set_parallel_work`), e.g. for many-core hosts.
+cdef Py_ssize_t PAR_WORK = DEFAULT_PAR_WORK
+
+
+def _set_parallel_work(Py_ssize_t work=-1) -> int:
+    """Set this module's threshold for threaded loops (-1: the default);
+    returns the previous one. For tests, which lower it to reach the
+    threaded code paths with small arrays."""
+    global PAR_WORK
+    previous = PAR_WORK
+    PAR_WORK = DEFAULT_PAR_WORK if work < 0 else work
+    return previous
 
 
 cdef inline int n_threads(Py_ssize_t work) noexcept nogil:
-    """Threads for a loop with `work` units of work: 1 below PAR_WORK."""
-    if work < PAR_WORK:
+    """Threads for a loop with `work` units of work: 1 below PAR_WORK (and
+    for no work at all, which the chunking arithmetic does not expect)."""
+    if work <= 0 or work < PAR_WORK:
         return 1
     return dl_max_threads()
 

@@ -11,23 +11,27 @@ cdef inline floating _clip(floating v, floating lo, floating hi) noexcept nogil:
 
 
 cdef inline floating _sign(floating v) noexcept nogil:
-    return 1 if v > 0 else (-1 if v < 0 else 0)
+    cdef floating zero = 0, one = 1
+    return one if v > zero else (-one if v < zero else zero)
 
 
-cdef inline floating _row_max(const floating[:, ::1] z, Py_ssize_t r) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating m = z[r, 0]
-    for j in range(1, z.shape[1]):
-        if z[r, j] > m:
-            m = z[r, j]
-    return m
+cdef enum:
+    EXP_BLOCK = 256
 
 
 cdef inline double _row_sum_exp(const floating[:, ::1] z, Py_ssize_t r, floating m) noexcept nogil:
-    cdef Py_ssize_t j
+    """sum(exp(z[r] - m)) in double. The exps go through a stack buffer so
+    that their loop carries no reduction and vectorizes."""
+    cdef floating buf[EXP_BLOCK]
+    cdef Py_ssize_t blk, j0, j, width, d = z.shape[1]
     cdef double s = 0.0
-    for j in range(z.shape[1]):
-        s += f_exp(z[r, j] - m)
+    for blk in range((d + EXP_BLOCK - 1) // EXP_BLOCK):
+        j0 = blk * EXP_BLOCK
+        width = min(<Py_ssize_t>EXP_BLOCK, d - j0)
+        for j in range(width):
+            buf[j] = f_exp(z[r, j0 + j] - m)
+        for j in range(width):
+            s += buf[j]
     return s
 
 
@@ -38,11 +42,12 @@ cdef void _dense_rows(int code, const floating[:, ::1] p, const floating[:, ::1]
     cdef Py_ssize_t r, j, d = p.shape[1]
     cdef double acc, tsum, gsum, total
     cdef floating inv_d = <floating>(1.0 / d), two_d = <floating>(2.0 / d)
-    cdef floating m, lse, scale, v, e, c, g, s, eps_hi = 1 - param
+    cdef floating zero = 0, one = 1
+    cdef floating m, lse, scale, v, e, c, g, s, eps_hi = one - param
     for r in range(lo, hi):
         acc = 0.0
         if code == SOFTMAX_CE:
-            m = _row_max(p, r)
+            m = row_max(p, r)
             total = _row_sum_exp(p, r, m)
             lse = <floating>log(total)
             tsum = 0.0
@@ -68,24 +73,24 @@ cdef void _dense_rows(int code, const floating[:, ::1] p, const floating[:, ::1]
             if has_grad:
                 for j in range(d):
                     v = p[r, j] / s
-                    g = -t[r, j] / _clip(v, param, eps_hi) if param <= v <= eps_hi else 0
+                    g = -t[r, j] / _clip(v, param, eps_hi) if param <= v <= eps_hi else zero
                     grad[r, j] = (g - <floating>gsum) / s
         elif code == SIG_BCE:
             for j in range(d):
                 v = p[r, j]
-                acc += (v if v > 0 else 0) - v * t[r, j] + f_log1p(f_exp(-f_abs(v)))
+                acc += f_max(v, zero) - v * t[r, j] + f_log1p(f_exp(-f_abs(v)))
                 if has_grad:
                     grad[r, j] = (f_sigmoid(v) - t[r, j]) * inv_d
         elif code == BCE:
             for j in range(d):
                 v = p[r, j]
                 c = _clip(v, param, eps_hi)
-                acc -= t[r, j] * f_log(c) + (1 - t[r, j]) * f_log(1 - c)
+                acc -= t[r, j] * f_log(c) + (one - t[r, j]) * f_log(one - c)
                 if has_grad:
                     if param <= v <= eps_hi:
-                        grad[r, j] = (-t[r, j] / c + (1 - t[r, j]) / (1 - c)) * inv_d
+                        grad[r, j] = (-t[r, j] / c + (one - t[r, j]) / (one - c)) * inv_d
                     else:
-                        grad[r, j] = 0
+                        grad[r, j] = zero
         elif code == MSE:
             for j in range(d):
                 v = p[r, j] - t[r, j]
@@ -122,18 +127,19 @@ cdef void _sparse_rows(int code, const floating[:, ::1] p, const int64_t[::1] la
     """Losses with integer labels (N,), already checked to be in [0, D)."""
     cdef Py_ssize_t r, j, y, d = p.shape[1]
     cdef double total
-    cdef floating m, inv, s, v, c, gy, gsum, eps_hi = 1 - param
+    cdef floating zero = 0, one = 1
+    cdef floating m, inv, s, v, c, gy, gsum, eps_hi = one - param
     for r in range(lo, hi):
         y = labels[r]
         if code == SPARSE_SOFTMAX_CE:
-            m = _row_max(p, r)
+            m = row_max(p, r)
             total = _row_sum_exp(p, r, m)
             loss[r] = <floating>((m - p[r, y]) + log(total))
             if has_grad:
                 inv = <floating>(1.0 / total)
                 for j in range(d):
                     grad[r, j] = f_exp(p[r, j] - m) * inv
-                grad[r, y] -= 1
+                grad[r, y] -= one
         elif code == SPARSE_CAT_CE:
             total = 0.0
             for j in range(d):
@@ -143,7 +149,7 @@ cdef void _sparse_rows(int code, const floating[:, ::1] p, const int64_t[::1] la
             c = _clip(v, param, eps_hi)
             loss[r] = -f_log(c)
             if has_grad:
-                gy = -1 / c if param <= v <= eps_hi else 0
+                gy = -one / c if param <= v <= eps_hi else zero
                 gsum = gy * v
                 for j in range(d):
                     grad[r, j] = -gsum / s

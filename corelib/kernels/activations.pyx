@@ -50,8 +50,11 @@ cdef int _code(object name, str fn) except -1:
 
 cdef void _fwd_chunk(int code, const floating[::1] x, floating[::1] y,
                      Py_ssize_t lo, Py_ssize_t hi, floating alpha) noexcept nogil:
+    # Loops are written branch-free around the libm calls, with constants of
+    # the element type (a bare 1 would be a C double), so that they vectorize.
     cdef Py_ssize_t i
-    cdef floating v, s
+    cdef floating v, e
+    cdef floating zero = 0, one = 1, half = 0.5, sixth = <floating>(1.0 / 6.0)
     cdef floating selu_a = <floating>(SELU_SCALE * SELU_ALPHA), selu_s = <floating>SELU_SCALE
     cdef floating inv_sqrt2 = <floating>INV_SQRT2
     if code == LINEAR:
@@ -59,37 +62,44 @@ cdef void _fwd_chunk(int code, const floating[::1] x, floating[::1] y,
             memcpy(&y[lo], &x[lo], (hi - lo) * sizeof(floating))
     elif code == RELU:
         for i in range(lo, hi):
-            y[i] = 0 if x[i] < 0 else x[i]  # keeps NaN
+            v = x[i]
+            y[i] = zero if v < zero else v  # keeps NaN
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
-            y[i] = x[i] if x[i] > 0 else alpha * x[i]
+            v = x[i]
+            y[i] = v if v > zero else alpha * v
     elif code == ELU:
         for i in range(lo, hi):
-            y[i] = x[i] if x[i] > 0 else alpha * f_expm1(x[i])
+            v = x[i]
+            e = alpha * f_expm1(f_min(v, zero))
+            y[i] = v if v > zero else e
     elif code == SELU:
         for i in range(lo, hi):
-            y[i] = selu_s * x[i] if x[i] > 0 else selu_a * f_expm1(x[i])
+            v = x[i]
+            e = selu_a * f_expm1(f_min(v, zero))
+            y[i] = selu_s * v if v > zero else e
     elif code == SIGMOID:
         for i in range(lo, hi):
             y[i] = f_sigmoid(x[i])
     elif code == HARD_SIGMOID:
         for i in range(lo, hi):
-            v = x[i] / 6 + <floating>0.5
-            y[i] = 0 if v < 0 else (1 if v > 1 else v)
+            v = x[i] * sixth + half
+            y[i] = zero if v < zero else (one if v > one else v)
     elif code == TANH:
         for i in range(lo, hi):
             y[i] = f_tanh(x[i])
     elif code == SOFTPLUS:
         for i in range(lo, hi):
             v = x[i]
-            y[i] = (v if v > 0 else 0) + f_log1p(f_exp(-f_abs(v)))
+            y[i] = f_max(v, zero) + f_log1p(f_exp(-f_abs(v)))
     elif code == SWISH:
         for i in range(lo, hi):
-            y[i] = x[i] * f_sigmoid(x[i])
+            v = x[i]
+            y[i] = v * f_sigmoid(v)
     elif code == GELU:
         for i in range(lo, hi):
             v = x[i]
-            y[i] = <floating>0.5 * v * (1 + f_erf(v * inv_sqrt2))
+            y[i] = half * v * (one + f_erf(v * inv_sqrt2))
 
 
 cdef void _bwd_chunk(int code, const floating[::1] x, const floating[::1] y,
@@ -97,34 +107,43 @@ cdef void _bwd_chunk(int code, const floating[::1] x, const floating[::1] y,
                      Py_ssize_t lo, Py_ssize_t hi, floating alpha) noexcept nogil:
     """dx = dy * f'(x); arrays not used by `code` are dummies (dy)."""
     cdef Py_ssize_t i
-    cdef floating v, s
+    cdef floating v, s, g, e
+    cdef floating zero = 0, one = 1, half = 0.5, sixth = <floating>(1.0 / 6.0)
     cdef floating selu_a = <floating>(SELU_SCALE * SELU_ALPHA), selu_s = <floating>SELU_SCALE
     cdef floating inv_sqrt2 = <floating>INV_SQRT2, inv_sqrt_2pi = <floating>INV_SQRT_2PI
-    cdef floating sixth = <floating>(1.0 / 6.0)
     if code == LINEAR:
         if &dx[lo] != &dy[lo]:
             memcpy(&dx[lo], &dy[lo], (hi - lo) * sizeof(floating))
     elif code == RELU:
         for i in range(lo, hi):
-            dx[i] = dy[i] if y[i] > 0 else 0
+            g = dy[i]
+            dx[i] = g if y[i] > zero else zero
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
-            dx[i] = dy[i] if x[i] > 0 else alpha * dy[i]
+            g = dy[i]
+            dx[i] = g if x[i] > zero else alpha * g
     elif code == ELU:
         for i in range(lo, hi):
-            dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * f_exp(x[i])
+            v, g = x[i], dy[i]
+            e = g * alpha * f_exp(f_min(v, zero))
+            dx[i] = g if v > zero else e
     elif code == SELU:
         for i in range(lo, hi):
-            dx[i] = dy[i] * selu_s if x[i] > 0 else dy[i] * selu_a * f_exp(x[i])
+            v, g = x[i], dy[i]
+            e = g * selu_a * f_exp(f_min(v, zero))
+            dx[i] = g * selu_s if v > zero else e
     elif code == SIGMOID:
         for i in range(lo, hi):
-            dx[i] = dy[i] * y[i] * (1 - y[i])
+            v = y[i]
+            dx[i] = dy[i] * v * (one - v)
     elif code == HARD_SIGMOID:
         for i in range(lo, hi):
-            dx[i] = dy[i] * sixth if 0 < y[i] < 1 else 0
+            v, g = y[i], dy[i]
+            dx[i] = g * sixth if (v > zero and v < one) else zero
     elif code == TANH:
         for i in range(lo, hi):
-            dx[i] = dy[i] * (1 - y[i] * y[i])
+            v = y[i]
+            dx[i] = dy[i] * (one - v * v)
     elif code == SOFTPLUS:
         for i in range(lo, hi):
             dx[i] = dy[i] * f_sigmoid(x[i])
@@ -132,12 +151,12 @@ cdef void _bwd_chunk(int code, const floating[::1] x, const floating[::1] y,
         for i in range(lo, hi):
             v = x[i]
             s = f_sigmoid(v)
-            dx[i] = dy[i] * s * (1 + v * (1 - s))
+            dx[i] = dy[i] * s * (one + v * (one - s))
     elif code == GELU:
         for i in range(lo, hi):
             v = x[i]
-            s = <floating>0.5 * (1 + f_erf(v * inv_sqrt2))
-            dx[i] = dy[i] * (s + v * inv_sqrt_2pi * f_exp(<floating>-0.5 * v * v))
+            s = half * (one + f_erf(v * inv_sqrt2))
+            dx[i] = dy[i] * (s + v * inv_sqrt_2pi * f_exp(-half * v * v))
 
 
 cdef int _forward_flat(int code, const floating[::1] x, floating[::1] y, floating alpha) except -1:
@@ -174,22 +193,15 @@ cdef int _backward_flat(int code, const floating[::1] x, const floating[::1] y,
 
 cdef void _softmax_rows(const floating[:, ::1] x, floating[:, ::1] y,
                         Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """y = exp(x - max) / sum, row by row; sums in double."""
+    """y = exp(x - max) / sum, row by row; sums in double. The exp loop has
+    no reduction in it, so it vectorizes."""
     cdef Py_ssize_t r, j, d = x.shape[1]
-    cdef floating m, e
-    cdef double total
-    cdef floating inv
+    cdef floating m, inv
     for r in range(lo, hi):
-        m = x[r, 0]
-        for j in range(1, d):
-            if x[r, j] > m:
-                m = x[r, j]
-        total = 0.0
+        m = row_max(x, r)
         for j in range(d):
-            e = f_exp(x[r, j] - m)
-            y[r, j] = e
-            total += e
-        inv = <floating>(1.0 / total)
+            y[r, j] = f_exp(x[r, j] - m)
+        inv = <floating>(1.0 / row_sum(y, r))
         for j in range(d):
             y[r, j] = y[r, j] * inv
 
@@ -198,13 +210,9 @@ cdef void _softmax_bwd_rows(const floating[:, ::1] y, const floating[:, ::1] dy,
                             floating[:, ::1] dx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """dx = y * (dy - sum(dy * y)), row by row; sums in double."""
     cdef Py_ssize_t r, j, d = y.shape[1]
-    cdef double total
     cdef floating s
     for r in range(lo, hi):
-        total = 0.0
-        for j in range(d):
-            total += dy[r, j] * y[r, j]
-        s = <floating>total
+        s = <floating>row_dot(dy, y, r)
         for j in range(d):
             dx[r, j] = y[r, j] * (dy[r, j] - s)
 

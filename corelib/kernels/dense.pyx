@@ -176,11 +176,18 @@ cdef void _column_sums_block(const floating[:, :] dy, floating[::1] db,
     """db[j0:j0+DB_BLOCK] += dy[:, j0:j0+DB_BLOCK].sum(0), rows in order."""
     cdef double acc[DB_BLOCK]
     cdef Py_ssize_t i, j, width = min(<Py_ssize_t>DB_BLOCK, dy.shape[1] - j0)
+    cdef const floating* row
     for j in range(width):
         acc[j] = 0.0
-    for i in range(dy.shape[0]):
-        for j in range(width):
-            acc[j] += dy[i, j0 + j]
+    if dy.strides[1] == sizeof(floating):  # rows contiguous: a vectorizable inner loop
+        for i in range(dy.shape[0]):
+            row = &dy[i, j0]
+            for j in range(width):
+                acc[j] += row[j]
+    else:
+        for i in range(dy.shape[0]):
+            for j in range(width):
+                acc[j] += dy[i, j0 + j]
     for j in range(width):
         db[j0 + j] = <floating>(db[j0 + j] + acc[j])
 
@@ -257,7 +264,7 @@ def linear_backward(x, w, dy, dx, dw, db):
     check_ndim(dya, 2, fn, "dy", "(batch, units)")
     wa = _input_matrix(w, fn, "w", t, "dy")
     n, m, k = cnp.PyArray_DIM(dya, 0), cnp.PyArray_DIM(dya, 1), cnp.PyArray_DIM(wa, 0)
-    check_shape(wa, (k, m), fn, "w", "(K, dy.shape[1])")
+    check_shape(wa, (k, m), fn, "w", "= (w.shape[0], dy.shape[1])")
     if x is not None:
         xa = _input_matrix(x, fn, "x", t, "dy")
         check_shape(xa, (n, k), fn, "x", "= (dy.shape[0], w.shape[0])")

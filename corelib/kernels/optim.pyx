@@ -44,20 +44,20 @@ cdef void _adam_chunk(floating[::1] p, const floating[::1] g, floating[::1] m, f
                       floating one_b1, floating b2, floating one_b2, floating eps,
                       floating decay, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating gi, mi, vi
-    for i in range(lo, hi):
-        if decay != 0:
-            p[i] -= decay * p[i]
+    cdef floating gi, mi, vi, pi, zero = 0
+    for i in range(lo, hi):  # the loop-invariant ifs are unswitched by the compiler
+        pi = p[i]
+        if decay != zero:
+            pi = pi - decay * pi
         gi = g[i]
         mi = b1 * m[i] + one_b1 * gi
         vi = b2 * v[i] + one_b2 * (gi * gi)
         m[i] = mi
         v[i] = vi
         if amsgrad:
-            if vi < vhat[i]:
-                vi = vhat[i]
+            vi = f_max(vhat[i], vi)
             vhat[i] = vi
-        p[i] -= lr_t * mi / (f_sqrt(vi) + eps)
+        p[i] = pi - lr_t * mi / (f_sqrt(vi) + eps)
 
 
 cdef void _rmsprop_chunk(floating[::1] p, const floating[::1] g, floating[::1] vel,

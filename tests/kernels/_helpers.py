@@ -24,7 +24,7 @@ def layout(a: np.ndarray, kind: str) -> np.ndarray:
     """
     a = np.asarray(a)
     if kind == "c":
-        return np.ascontiguousarray(a)
+        return np.array(a, order="C")  # ascontiguousarray would make a 0-d array 1-d
     if kind == "strided":
         wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1] + 1,), a.dtype) if a.ndim else a.copy()
         if a.ndim == 0:

@@ -50,17 +50,22 @@ def test_backward_matches_numpy(dtype, x_layout, w_layout, dy_layout):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_large_shapes_use_the_parallel_paths(dtype):
-    # 300 x 400 outputs: above the threshold for the threaded bias fill and
-    # bias-gradient sum, with several column blocks and a ragged last block.
-    x, w, b, _ = _data(300, 50, 400 + 7, dtype, seed=2)
-    out = np.empty((300, 407), dtype)
+@pytest.mark.parametrize("n", [1, 3, 70])
+def test_threaded_paths(dtype, n, threaded):
+    # Bias fill over rows, bias-gradient sum over column blocks of 64 (several
+    # blocks and a ragged last one): same results as the serial loops.
+    x, w, b, dy = _data(n, 20, 64 * 3 + 7, dtype, seed=2)
+    out = np.empty_like(dy)
     dense.linear_forward(x, w, b, out)
     assert_close(out, x.astype(np.float64) @ w + b, dtype, scale=np.abs(x) @ np.abs(w) + np.abs(b))
-    dy = np.random.default_rng(3).standard_normal((300, 407)).astype(dtype)
-    db = np.zeros(407, dtype)
-    dense.linear_backward(x, w, dy, None, None, db)
+    db = np.zeros(199, dtype)
+    dense.linear_backward(x, w, layout(dy, "strided"), None, None, db)
     assert_close(db, dy.astype(np.float64).sum(0), dtype, scale=np.abs(dy).sum(0))
+    serial_db = np.zeros_like(db)
+    previous = dense._set_parallel_work(-1)
+    dense.linear_backward(x, w, dy, None, None, serial_db)
+    dense._set_parallel_work(previous)
+    np.testing.assert_array_equal(db, serial_db)
 
 
 def test_backward_is_bit_for_bit_repeatable():
@@ -161,3 +166,26 @@ def test_outputs_must_not_alias_inputs():
         dense.linear_backward(x, w, dy, dy, None, None)
     with pytest.raises(ValueError, match="dw must not share memory with w"):
         dense.linear_backward(x, w, dy, None, w, None)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(
+    n=st.integers(0, 9), k=st.integers(0, 9), m=st.integers(0, 9),
+    x_layout=st.sampled_from(LAYOUTS), w_layout=st.sampled_from(LAYOUTS),
+    dy_layout=st.sampled_from(LAYOUTS), bias=st.booleans(), dtype=st.sampled_from(DTYPES),
+)
+def test_any_shape_and_layout(n, k, m, x_layout, w_layout, dy_layout, bias, dtype):
+    x, w, b, dy = _data(n, k, m, dtype, seed=n * 100 + k * 10 + m)
+    out = np.full((n, m), np.nan, dtype)
+    dense.linear_forward(layout(x, x_layout), layout(w, w_layout), b if bias else None, out)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    assert_close(out, x64 @ w64 + (b if bias else 0), dtype, scale=np.abs(x) @ np.abs(w) + np.abs(b))
+    dx, dw, db = np.full_like(x, np.nan), np.ones_like(w), np.ones_like(b)
+    dense.linear_backward(layout(x, x_layout), layout(w, w_layout), layout(dy, dy_layout), dx, dw, db)
+    assert_close(dx, dy64 @ w64.T, dtype, scale=np.abs(dy) @ np.abs(w).T)
+    assert_close(dw, 1 + x64.T @ dy64, dtype, scale=np.abs(x).T @ np.abs(dy) + 1)
+    assert_close(db, 1 + dy64.sum(0), dtype, scale=np.abs(dy).sum(0) + 1)

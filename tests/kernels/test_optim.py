@@ -116,10 +116,10 @@ def test_matches_numpy_transcription(name, variant, dtype, grad_layout):
 
 
 @pytest.mark.parametrize("name,variant", CASES)
-def test_large_and_nd_parameters(name, variant):
-    # 70 000 elements: above the threshold for the threaded path
-    p = _run(name, variant, (70, 10, 100), np.float32, seed=1)
-    assert p.shape == (70, 10, 100)
+@pytest.mark.parametrize("shape", [(7, 10, 13), (0, 4), (), (3,)])
+def test_threaded_path_and_nd_parameters(name, variant, shape, threaded):
+    p = _run(name, variant, shape, np.float32, seed=1)
+    assert p.shape == shape
 
 
 def _torch_run(torch, make_opt, kernel_step, steps=STEPS, shape=(4, 5)):

@@ -1,0 +1,20 @@
+"""Type stubs for the compiled corelib.kernels.dense."""
+
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["linear_forward", "linear_backward"]
+
+def linear_forward(
+    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray
+) -> np.ndarray: ...
+def linear_backward(
+    x: Optional[np.ndarray],
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: Optional[np.ndarray],
+    dw: Optional[np.ndarray],
+    db: Optional[np.ndarray],
+) -> None: ...
+def _set_parallel_work(work: int = -1) -> int: ...
