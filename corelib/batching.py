@@ -13,7 +13,7 @@ import numpy as np
 
 from corelib.errors import DataError, ShapeError
 
-__all__ = ["as_input_array", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
+__all__ = ["as_input_array", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
 
 
 def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
@@ -109,3 +109,23 @@ def split_validation(arrays: list[np.ndarray | None], fraction: float) -> tuple[
     train = [None if a is None else a[:cut] for a in arrays]
     val = [None if a is None else a[cut:] for a in arrays]
     return train, val
+
+
+def class_weights(y: np.ndarray, class_weight: dict, sparse: bool, dtype: str) -> np.ndarray:
+    """Per-sample weights from Keras's `class_weight` {class index: weight}."""
+    if sparse or y.ndim == 1:
+        labels = y.astype(np.int64).ravel()
+    elif y.shape[-1] == 1:
+        labels = (y[..., 0] > 0.5).astype(np.int64)
+    else:
+        labels = np.argmax(y, axis=-1)
+    try:
+        keys = [int(k) for k in class_weight]
+    except (TypeError, ValueError):
+        raise DataError(f"class_weight keys must be class indices (ints). Received: {sorted(class_weight)!r}") from None
+    if min(keys) < 0:
+        raise DataError(f"class_weight keys must be non-negative class indices. Received: {min(keys)}")
+    table = np.ones(max(max(keys), int(labels.max())) + 1, dtype=dtype)
+    for cls, weight in class_weight.items():
+        table[int(cls)] = weight
+    return table[labels]

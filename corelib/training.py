@@ -16,6 +16,7 @@ import numpy as np
 from corelib import config
 from corelib.batching import (
     as_input_array,
+    class_weights,
     as_target_array,
     batch_slices,
     check_input_shape,
@@ -24,12 +25,13 @@ from corelib.batching import (
 )
 from corelib.callbacks import Callback, CallbackList
 from corelib.errors import ConfigError, DataError
-from corelib.layer import Layer, Parameter
+from corelib.container import LayerContainer
+from corelib.layer import Layer
 
 __all__ = ["Model"]
 
 
-class Model:
+class Model(LayerContainer):
     """Base class of trainable models (see `Sequential`).
 
     Attributes:
@@ -73,47 +75,6 @@ class Model:
     @property
     def dtype(self) -> str:
         return self.layers[0].dtype if self.layers else config.floatx()
-
-    # -- weights ----------------------------------------------------------------
-
-    @property
-    def weights(self) -> list[Parameter]:
-        return [p for layer in self.layers for p in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list[Parameter]:
-        return [p for layer in self.layers for p in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list[Parameter]:
-        return [p for layer in self.layers for p in layer.non_trainable_weights]
-
-    def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self.layers)
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Every layer's weights in order, as Keras gives them."""
-        return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        weights = list(weights)
-        expected = sum(len(layer.weights) for layer in self.layers)
-        if len(weights) != expected:
-            raise DataError(f"Model '{self.name}' has {expected} weight arrays, received {len(weights)}")
-        start = 0
-        for layer in self.layers:
-            n = len(layer.weights)
-            layer.set_weights(weights[start:start + n])
-            start += n
-
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        if index is not None:
-            return self.layers[index]
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ConfigError(f"No layer named '{name}' in model '{self.name}'. "
-                          f"Layers: {', '.join(l.name for l in self.layers)}")
 
     # -- compile ------------------------------------------------------------------
 
@@ -176,18 +137,6 @@ class Model:
                 raise DataError(f"{where}sample_weight must be 1-D (one weight per sample), got shape {sw.shape}")
         check_sample_counts(x, y, sw)
         return x, y, sw
-
-    def _class_weights(self, y: np.ndarray, class_weight: dict) -> np.ndarray:
-        if self._sparse_targets or y.ndim == 1:
-            labels = y.astype(np.int64).ravel()
-        elif y.shape[-1] == 1:
-            labels = (y[..., 0] > 0.5).astype(np.int64)
-        else:
-            labels = np.argmax(y, axis=-1)
-        table = np.ones(int(max(max(class_weight), labels.max())) + 1, dtype=self.dtype)
-        for cls, weight in class_weight.items():
-            table[int(cls)] = weight
-        return table[labels]
 
     # -- one step -----------------------------------------------------------------
 
@@ -259,7 +208,7 @@ class Model:
         epochs = int(epochs)
         x, y, sw = self._prepare_xy(x, y, sample_weight)
         if class_weight:
-            cw = self._class_weights(y, class_weight)
+            cw = class_weights(y, class_weight, self._sparse_targets, self.dtype)
             sw = cw if sw is None else sw * cw
         val = None
         if validation_data is not None:
@@ -379,7 +328,7 @@ class Model:
         self._require_compiled("train_on_batch")
         x, y, sw = self._prepare_xy(x, y, sample_weight)
         if class_weight:
-            cw = self._class_weights(y, class_weight)
+            cw = class_weights(y, class_weight, self._sparse_targets, self.dtype)
             sw = cw if sw is None else sw * cw
         self._reset_metrics()
         loss = self._train_step(x, y, sw, self.trainable_weights)
