@@ -27,6 +27,14 @@ from corelib.errors import (
 from corelib.hookspecs import hookimpl, hookspec
 from corelib.layer import Layer, Parameter
 
+
+def Input(*args: Any, **kwargs: Any) -> Any:
+    """A symbolic model input, as ``keras.Input``: ``x = corelib.Input(shape=(784,))``."""
+    from corelib.graph import Input as _input
+
+    return _input(*args, **kwargs)
+
+
 __version__ = "0.1.0"
 
 _SUBMODULES = frozenset(
@@ -56,6 +64,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DLError",
+    "Input",
     "Layer",
     "ModelFileError",
     "Parameter",

@@ -13,7 +13,7 @@ import numpy as np
 
 from corelib.errors import DataError, ShapeError
 
-__all__ = ["as_input_array", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
+__all__ = ["as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
 
 
 def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
@@ -59,19 +59,53 @@ def _numeric(x: Any, where: str) -> np.ndarray:
     return arr
 
 
-def check_sample_counts(x: np.ndarray, y: np.ndarray | None, sample_weight: np.ndarray | None) -> None:
+def _structured(data: Any, names: list[str], what: str) -> list[tuple[str, Any]]:
+    """(label, value) per model input or output from an array, a list or a dict."""
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise DataError(f"{what} has no entry for '{missing[0]}'; expected keys {names}, got {sorted(data)}")
+        extra = sorted(set(data) - set(names))
+        if extra:
+            raise DataError(f"{what} has an entry '{extra[0]}' that is not one of {names}")
+        return [(f"{what}['{n}']", data[n]) for n in names]
+    if isinstance(data, (list, tuple)) and len(names) > 1:
+        if len(data) != len(names):
+            raise DataError(f"{what} is a list of {len(data)} arrays but the model has {len(names)}: {names}")
+        return [(f"{what}[{i}]", v) for i, v in enumerate(data)]
+    if len(names) > 1:
+        raise DataError(f"The model has {len(names)} {'inputs' if what.endswith('x') else 'outputs'} {names}; "
+                        f"pass {what} as a list or a dict of arrays")
+    return [(what, data)]
+
+
+def as_inputs(x: Any, names: list[str], dtype: str, where: str = "x") -> list[np.ndarray]:
+    """One checked array per model input."""
+    return [as_input_array(v, dtype, label) for label, v in _structured(x, names, where)]
+
+
+def as_targets(y: Any, names: list[str], dtype: str, sparse: list[bool], where: str = "y") -> list[np.ndarray]:
+    """One checked target array per model output."""
+    return [as_target_array(v, dtype, sp, label) for (label, v), sp in zip(_structured(y, names, where), sparse)]
+
+
+def check_sample_counts(xs: list[np.ndarray], ys: list[np.ndarray], sample_weight: np.ndarray | None,
+                        where: str = "") -> None:
     """All arrays must have the same number of samples (axis 0)."""
-    n = x.shape[0]
-    if y is not None and y.shape[0] != n:
-        raise DataError(
-            f"x and y have different numbers of samples: x has {n}, y has {y.shape[0]}"
-        )
+    n = xs[0].shape[0]
+    for label, arrays in (("x", xs), ("y", ys)):
+        for i, a in enumerate(arrays):
+            if a.shape[0] != n:
+                name = label if len(arrays) == 1 else f"{label}[{i}]"
+                first = "x" if len(xs) == 1 else "x[0]"
+                raise DataError(
+                    f"{where}{first} and {where}{name} have different numbers of samples: "
+                    f"{first} has {n}, {name} has {a.shape[0]}"
+                )
     if sample_weight is not None and sample_weight.shape[0] != n:
-        raise DataError(
-            f"sample_weight has {sample_weight.shape[0]} entries but x has {n} samples"
-        )
+        raise DataError(f"{where}sample_weight has {sample_weight.shape[0]} entries but x has {n} samples")
     if n == 0:
-        raise DataError("x has no samples")
+        raise DataError(f"{where}x has no samples")
 
 
 def check_input_shape(x: np.ndarray, expected: tuple | None, where: str = "x") -> None:

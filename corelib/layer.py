@@ -188,9 +188,13 @@ class Layer:
     def build(self, input_shape: Shape) -> None:
         """Create the weights for `input_shape`. Stateless layers need nothing."""
 
-    def ensure_built(self, input_shape: Shape) -> Shape:
-        """Check `input_shape`, build on first use, and return the output shape."""
-        input_shape = tuple(input_shape)
+    def ensure_built(self, input_shape: Shape | list[Shape]) -> Shape | list[Shape]:
+        """Check `input_shape`, build on first use, and return the output shape.
+
+        A layer with several inputs receives a list of shapes; one with
+        several outputs returns a list of shapes.
+        """
+        input_shape = _as_shapes(input_shape)
         if self.built and self.input_shape is not None:
             if not _shapes_agree(self.input_shape, input_shape):
                 raise ShapeError(
@@ -198,10 +202,10 @@ class Layer:
                     f"{self.input_shape}, received shape {input_shape}"
                 )
             return self.output_shape
-        output_shape = tuple(self.compute_output_shape(input_shape))
+        output_shape = _as_shapes(self.compute_output_shape(input_shape))
         self.build(input_shape)
-        self.input_shape = (None,) + input_shape[1:]
-        self.output_shape = (None,) + tuple(output_shape)[1:]
+        self.input_shape = _batchless(input_shape)
+        self.output_shape = _batchless(output_shape)
         self.built = True
         return self.output_shape
 
@@ -268,12 +272,27 @@ class Layer:
         """Compute the output and a closure mapping the output gradient to the input's."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Apply the layer to an array (building it on first call)."""
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """Apply the layer to arrays, or to symbolic tensors to build a graph.
+
+        On arrays (a list of them for a layer with several inputs) it builds
+        the layer on first call and returns the output. On the symbolic
+        tensors of `corelib.Input` it records a call and returns symbolic
+        outputs (see `corelib.graph`).
+        """
+        from corelib.graph import call_symbolic, is_symbolic
+
+        if is_symbolic(x):
+            return call_symbolic(self, x)
+        if isinstance(x, (list, tuple)):
+            xs = [np.asarray(v).astype(self.dtype, copy=False) for v in x]
+            self.ensure_built([(None,) + v.shape[1:] for v in xs])
+            y, _ = self.forward(xs, training)
+            return [np.array(v) for v in y] if isinstance(y, (list, tuple)) else np.array(y)
         x = np.asarray(x)
         self.ensure_built((None,) + x.shape[1:])
         y, _ = self.forward(x.astype(self.dtype, copy=False), training)
-        return y
+        return [np.array(v) for v in y] if isinstance(y, (list, tuple)) else np.array(y)
 
     def buffer(self, tag: str, shape: tuple, dtype: Any = None) -> np.ndarray:
         """A workspace array reused across steps with the same shape.
@@ -302,7 +321,24 @@ class Layer:
         return state
 
 
-def _shapes_agree(built: Shape, received: Shape) -> bool:
+def _as_shapes(shape: Any) -> Shape | list[Shape]:
+    """A tuple for one shape, a list of tuples for several."""
+    if isinstance(shape, list) and shape and all(isinstance(s, (tuple, list)) for s in shape):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
+
+
+def _batchless(shape: Shape | list[Shape]) -> Shape | list[Shape]:
+    if isinstance(shape, list):
+        return [(None,) + tuple(s)[1:] for s in shape]
+    return (None,) + tuple(shape)[1:]
+
+
+def _shapes_agree(built: Shape | list[Shape], received: Shape | list[Shape]) -> bool:
+    if isinstance(built, list) or isinstance(received, list):
+        if not (isinstance(built, list) and isinstance(received, list)) or len(built) != len(received):
+            return False
+        return all(_shapes_agree(a, b) for a, b in zip(built, received))
     if len(built) != len(received):
         return False
     return all(a is None or b is None or a == b for a, b in zip(built[1:], received[1:]))

@@ -21,7 +21,8 @@ import numpy as np
 from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError
 from corelib.layer import Layer
 
-__all__ = ["save_model", "load_model", "serialize_layer", "deserialize_layer", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "architecture",
+           "model_from_architecture", "serialize_layer", "deserialize_layer", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "dl-model"
 FORMAT_VERSION = 1
@@ -86,6 +87,13 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+def architecture(model: Any) -> dict:
+    """{"class_name": "Sequential" | "Model", "config": {...}}: the model without weights."""
+    from corelib.sequential import Sequential
+
+    return {"class_name": "Sequential" if isinstance(model, Sequential) else "Model", "config": model.get_config()}
+
+
 def model_config(model: Any) -> dict:
     """The JSON document stored as config.json (without the weights)."""
     import corelib
@@ -94,18 +102,13 @@ def model_config(model: Any) -> dict:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dl_version": corelib.__version__,
-        "model": {"class_name": type(model).__name__, "config": model.get_config()},
+        "model": architecture(model),
         "weights": [p.path for p in model.weights],
     }
-    if model.compiled:
-        from corelib import losses, metrics, optimizers
+    if model.compiled and model._compiled is not None:
+        from corelib import optimizers
 
-        doc["compile"] = {
-            "optimizer": optimizers.serialize(model.optimizer),
-            "loss": losses.serialize(model.loss) if model.loss is not None else None,
-            "metrics": [name if isinstance(name, str) else metrics.serialize(m)
-                        for name, m in zip(model._metric_names, model.metrics)],
-        }
+        doc["compile"] = {"optimizer": optimizers.serialize(model.optimizer), **model._compiled.get_config()}
     return doc
 
 
@@ -122,19 +125,15 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True,
     optimizer_state = None
     if include_optimizer and model.compiled and model.optimizer is not None:
         optimizer_state = model.optimizer.get_state()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dl-save-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+
+    def write(fh: Any) -> None:
+        with zipfile.ZipFile(fh, "w") as zf:
             zf.writestr("config.json", json.dumps(doc, indent=1), compress_type=zipfile.ZIP_DEFLATED)
             zf.writestr("weights.npz", _npz_bytes(weights), compress_type=zipfile.ZIP_STORED)
             if optimizer_state:
                 zf.writestr("optimizer.npz", _npz_bytes(optimizer_state), compress_type=zipfile.ZIP_STORED)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    _write_atomically(path, write)
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
@@ -195,24 +194,28 @@ def _read_config(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict:
     return doc
 
 
-def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
+def model_from_architecture(spec: Any, custom_objects: dict | None = None) -> Any:
+    """A model from `architecture()`'s dict; names are looked up in the registry only."""
+    from corelib.functional import Model
     from corelib.sequential import Sequential
 
-    spec = doc.get("model")
-    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
-        kind = spec.get("class_name") if isinstance(spec, dict) else spec
-        raise ModelFileError(f"{path}: unsupported model class {_short(kind)} in config.json")
-    cfg = spec.get("config")
+    kinds = {"Sequential": Sequential, "Model": Model, "Functional": Model}
+    kind = spec.get("class_name") if isinstance(spec, dict) else None
+    if kind not in kinds:
+        raise ConfigError(f"unsupported model class {_short(kind if isinstance(spec, dict) else spec)}; "
+                          f"expected one of {sorted(kinds)}")
+    return kinds[kind].from_config(spec.get("config"), custom_objects=custom_objects)
+
+
+def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
     try:
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
-            raise ConfigError("model.config needs a 'layers' list")
-        layers = [deserialize_layer(item, f"model.config.layers[{i}]", custom_objects)
-                  for i, item in enumerate(cfg["layers"])]
-        model = Sequential(layers, name=cfg.get("name"))
+        model = model_from_architecture(doc.get("model"), custom_objects)
     except UnknownComponentError as exc:
         raise UnknownComponentError(f"{path}: {exc}") from None
     except DLError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: config.json is nested too deeply") from None
     if not model.built:
         raise ModelFileError(f"{path}: the model's first layer has no input shape")
     return model
@@ -257,14 +260,72 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
 
     if not isinstance(cfg, dict):
         raise ModelFileError(f"{path}: 'compile' in config.json must be a mapping")
+
+    def component(value: Any, deserialize: Any) -> Any:
+        return deserialize(value) if isinstance(value, dict) and "class_name" in value else value
+
+    loss = cfg.get("loss")
+    if isinstance(loss, dict) and "class_name" not in loss:
+        loss = {name: component(v, losses.deserialize) for name, v in loss.items()}
+    else:
+        loss = component(loss, losses.deserialize)
     try:
         model.compile(
-            optimizer=optimizers.deserialize(cfg["optimizer"]) if isinstance(cfg.get("optimizer"), dict)
-            else cfg.get("optimizer", "rmsprop"),
-            loss=losses.deserialize(cfg["loss"]) if isinstance(cfg.get("loss"), dict) else cfg.get("loss"),
+            optimizer=component(cfg.get("optimizer", "rmsprop"), optimizers.deserialize),
+            loss=loss,
             metrics=cfg.get("metrics") or None,
+            loss_weights=cfg.get("loss_weights") if len(model.output_names) > 1 else None,
         )
     except UnknownComponentError as exc:
         raise UnknownComponentError(f"{path}: {exc}") from None
     except DLError as exc:
         raise ModelFileError(f"{path}: bad compile section: {exc}") from None
+
+
+def _write_atomically(path: str, write: Any) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dl-save-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Only the weights, as an .npz keyed "layer/weight", written atomically."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise ModelFileError(f"{path} exists and overwrite=False")
+    data = _npz_bytes({p.path: p.value for p in model.weights})
+    _write_atomically(path, lambda fh: fh.write(data))
+
+
+def load_weights(model: Any, filepath: str | os.PathLike) -> None:
+    """Weights from `save_weights`'s .npz, or from a model file, into `model` (shapes checked)."""
+    path = os.fspath(filepath)
+    expected = sum(p.value.nbytes for p in model.weights)
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such weights file") from None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a weights file (not a readable zip: {exc})") from None
+    with zf:
+        names = zf.namelist()
+    if "weights.npz" in names:  # a whole model file
+        with zipfile.ZipFile(path) as zf:
+            arrays = _read_npz(zf, zf.getinfo("weights.npz"), path, limit=expected + 2**20)
+    else:
+        size = os.path.getsize(path)
+        if size > expected + 2**20:
+            raise ModelFileError(f"{path}: holds {size} bytes, more than the model's weights need ({expected})")
+        try:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: not a weights file ({exc})") from None
+    _assign_weights(model, {}, arrays, path)

@@ -1,4 +1,4 @@
-"""Sequential: a linear stack of layers."""
+"""Sequential: a linear stack of layers, the one-chain case of Model."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
+from corelib.functional import Model
+from corelib.graph import Input, InputLayer, SymbolicTensor, call_symbolic, is_input_node
 from corelib.layer import Layer
-from corelib.training import Model, accepts_keyword
+from corelib.training import BaseModel
 
 __all__ = ["Sequential"]
 
@@ -18,42 +20,64 @@ class Sequential(Model):
 
     Each layer after the first infers its input shape from the layer before;
     a layer that cannot take that shape is refused by `add`, with both
-    layers and both shapes named.
+    layers and both shapes named. Once its input shape is known the stack is
+    a graph like any `Model`'s and runs through the same code.
 
     Args:
-        layers: layers to `add`, in order.
+        layers: layers to `add`, in order (an `Input(...)` may come first).
         name: the model's name.
     """
 
-    def __init__(self, layers: Sequence[Layer] | None = None, name: str | None = None) -> None:
-        super().__init__(name=name or "sequential")
-        self.layers: list[Layer] = []
-        self._skips_first_dx: bool | None = None
+    def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None) -> None:
+        BaseModel.__init__(self, name=name or "sequential")
+        self._stack: list[Layer] = []
+        self._input: SymbolicTensor | None = None
+        self._plan = None
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer: Layer) -> None:
+    # -- building -------------------------------------------------------------------
+
+    def add(self, layer: Any) -> None:
         """Append `layer`, checking that it accepts the previous layer's output."""
+        if isinstance(layer, SymbolicTensor) and is_input_node(layer.node):
+            if self._stack or self._input is not None:
+                raise ConfigError(f"Sequential '{self.name}': an Input can only come first")
+            self._input = layer
+            return
+        if isinstance(layer, InputLayer):
+            self.add(Input(batch_shape=layer.batch_input_shape, name=layer.name, dtype=layer.dtype))
+            return
         if not isinstance(layer, Layer):
             raise ConfigError(
                 f"Sequential.add expects a Layer instance. Received: {layer!r} of type {type(layer).__name__}"
             )
-        if any(existing is layer or existing.name == layer.name for existing in self.layers):
+        if any(existing is layer or existing.name == layer.name for existing in self._stack):
             raise ConfigError(f"Sequential '{self.name}' already has a layer named '{layer.name}'")
-        if not self.layers:
-            if layer.batch_input_shape is not None:
+        if not self._stack:
+            if self._input is not None:
+                self._check_first(layer, self._input.shape)
+            elif layer.batch_input_shape is not None:
                 layer.ensure_built(layer.batch_input_shape)
-        elif self.layers[-1].built:
-            self._connect(self.layers[-1], layer)
-        self.layers.append(layer)
-        self._skips_first_dx = None
+        elif self._stack[-1].built:
+            self._connect(self._stack[-1], layer)
+        self._stack.append(layer)
+        self._make_graph()
 
     def pop(self) -> Layer:
         """Remove and return the last layer."""
-        if not self.layers:
+        if not self._stack:
             raise ConfigError(f"Sequential '{self.name}' has no layers to pop")
-        self._skips_first_dx = None
-        return self.layers.pop()
+        layer = self._stack.pop()
+        self._make_graph()
+        return layer
+
+    @staticmethod
+    def _check_first(layer: Layer, shape: tuple) -> None:
+        try:
+            layer.ensure_built(shape)
+        except ShapeError as exc:
+            raise ShapeError(f"The input of shape {shape} does not fit the first layer: {exc}") from None
 
     @staticmethod
     def _connect(prev: Layer, layer: Layer) -> None:
@@ -74,57 +98,92 @@ class Sequential(Model):
                 f"({type(prev).__name__}): '{prev.name}' outputs shape {shape}, but {exc}"
             ) from None
 
-    def _build_for(self, input_shape: tuple) -> None:
-        if not self.layers:
+    def _make_graph(self) -> None:
+        """Chain the stack into a graph once every layer knows its input shape."""
+        self._plan = None
+        if not self._stack or not all(layer.built for layer in self._stack):
+            return
+        x = self._input if self._input is not None else Input(batch_shape=self._stack[0].input_shape,
+                                                              dtype=self._stack[0].dtype)
+        inputs = x
+        for layer in self._stack:
+            x = call_symbolic(layer, x)
+        self._set_graph(inputs, x)
+
+    def _build_for(self, input_shapes: list[tuple]) -> None:
+        if not self._stack:
             raise ConfigError(f"Sequential '{self.name}' has no layers")
-        first = self.layers[0]
-        try:
-            first.ensure_built(input_shape)
-        except ShapeError as exc:
-            raise ShapeError(f"The input of shape {input_shape} does not fit the first layer: {exc}") from None
-        for prev, layer in zip(self.layers, self.layers[1:]):
+        self._check_first(self._stack[0], input_shapes[0])
+        for prev, layer in zip(self._stack, self._stack[1:]):
             self._connect(prev, layer)
+        self._make_graph()
 
     def build(self, input_shape: Sequence[int | None] | None = None) -> None:
         """Build every layer for `input_shape` (batch axis included), as Keras does."""
         if input_shape is None:
-            if not self.layers or self.layers[0].batch_input_shape is None:
+            if not self._stack or self._stack[0].batch_input_shape is None:
                 raise ConfigError("Sequential.build needs an input_shape when the first layer has none")
-            input_shape = self.layers[0].batch_input_shape
-        self._build_for(tuple(input_shape))
+            input_shape = self._stack[0].batch_input_shape
+        self._build_for([tuple(input_shape)])
 
-    def _forward(self, x: np.ndarray, training: bool):
-        layers = self.layers
-        if not layers:
-            raise ConfigError(f"Sequential '{self.name}' has no layers")
-        backprops = []
-        for layer in layers:
-            x, bp = layer.forward(x, training)
-            backprops.append(bp)
+    # -- what Model reads -------------------------------------------------------------
 
-        def backprop(dy: np.ndarray) -> None:
-            for bp in reversed(backprops[1:]):
-                dy = bp(dy)
-            if self._skips_first_dx is None:
-                self._skips_first_dx = accepts_keyword(backprops[0], "need_input_grad")
-            if self._skips_first_dx:
-                backprops[0](dy, need_input_grad=False)
-            else:
-                backprops[0](dy)
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._stack)
 
-        return x, backprop
+    @property
+    def built(self) -> bool:
+        return self._plan is not None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [self.inputs[0].node.layer.name] if self._plan is not None else ["input"]
+
+    @input_names.setter
+    def input_names(self, value: list[str]) -> None:  # set by Model._set_graph; derived here
+        pass
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self._stack[-1].name] if self._stack else ["output"]
+
+    @output_names.setter
+    def output_names(self, value: list[str]) -> None:
+        pass
+
+    def _forward(self, xs: list[np.ndarray], training: bool):
+        if self._plan is None:
+            raise ConfigError(f"Sequential '{self.name}' is not built: give the first layer an input_shape")
+        return self._plan.forward(xs, training)
+
+    def _input_shapes(self) -> list[tuple] | None:
+        return [self.inputs[0].shape] if self._plan is not None else None
+
+    @property
+    def input_shape(self) -> tuple | None:
+        return self.inputs[0].shape if self._plan is not None else None
+
+    @property
+    def output_shape(self) -> tuple | None:
+        return self.outputs[0].shape if self._plan is not None else None
+
+    # -- config ---------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        """{"name", "layers": [{"class_name", "config"}, ...]} (registered names only)."""
+        """{"name", "layers": [{"class_name", "config", ...}, ...]} (registered names only)."""
         from corelib.saving import serialize_layer
 
-        return {"name": self.name, "layers": [serialize_layer(layer) for layer in self.layers]}
+        layers = [serialize_layer(layer) for layer in self._stack]
+        if self._input is not None:
+            layers.insert(0, serialize_layer(self._input.node.layer))
+        return {"name": self.name, "layers": layers}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Sequential":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
         from corelib.saving import deserialize_layer
 
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ConfigError("A Sequential config needs a 'layers' list")
-        return cls([deserialize_layer(item, f"layers[{i}]") for i, item in enumerate(config["layers"])],
-                   name=config.get("name"))
+        return cls([deserialize_layer(item, f"layers[{i}]", custom_objects)
+                    for i, item in enumerate(config["layers"])], name=config.get("name"))

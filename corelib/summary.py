@@ -14,25 +14,38 @@ def _plugin_of(layer: Any) -> str:
     return f"{entry.plugin} {entry.version}" if entry.version else entry.plugin
 
 
+def summary_rows(model: Any) -> list[tuple[str, ...]]:
+    """(name (type), output shape, parameter count, plugin[, connected to]) for each layer."""
+    from corelib.sequential import Sequential
+
+    connections = None if isinstance(model, Sequential) else model.connections()
+    rows = []
+    for layer in model.layers:
+        row = (f"{layer.name} ({type(layer).__name__})", _shape(layer.output_shape),
+               f"{layer.count_params():,}" if layer.built else "0 (unbuilt)", _plugin_of(layer))
+        if connections is not None:
+            calls = connections.get(layer.name, [])
+            row += (", ".join(t for call in calls for t in call) or "-",)
+        rows.append(row)
+    return rows
+
+
 def _shape(shape: Any) -> str:
+    if isinstance(shape, list):
+        return ", ".join(_shape(s) for s in shape)
     return "?" if shape is None else str(tuple(shape))
-
-
-def summary_rows(model: Any) -> list[tuple[str, str, str, str]]:
-    """(name (type), output shape, parameter count, plugin) for each layer."""
-    return [
-        (f"{layer.name} ({type(layer).__name__})", _shape(layer.output_shape),
-         f"{layer.count_params():,}" if layer.built else "0 (unbuilt)", _plugin_of(layer))
-        for layer in model.layers
-    ]
 
 
 def print_summary(model: Any, line_length: int | None = None, print_fn: Callable[[str], Any] | None = None) -> None:
     """Print the summary table; `print_fn` receives one line at a time."""
+    from corelib.sequential import Sequential
+
     emit = print_fn or print
-    header = ("Layer (type)", "Output Shape", "Param #", "Plugin")
+    header: tuple[str, ...] = ("Layer (type)", "Output Shape", "Param #", "Plugin")
+    if not isinstance(model, Sequential):
+        header += ("Connected to",)
     rows = summary_rows(model)
-    widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(4)]
+    widths = [max(len(r[i]) for r in rows + [header]) + 2 for i in range(len(header))]
     total_width = line_length or sum(widths)
     rule = "-" * total_width
 

@@ -126,6 +126,8 @@ class SparseCategoricalCrossentropy(Loss):
     and holds integers in [0, num_classes).
     """
 
+    sparse_targets = True  # fit converts labels to int64 once, not per batch
+
     def __init__(
         self, from_logits: bool = False, name: str | None = None, reduction: str = "sum_over_batch_size"
     ) -> None:
