@@ -49,19 +49,19 @@ def train_command(
         corelib.set_seed(t.seed)
     dataset = specs.load_training_data(spec)
     model = specs.build_model(spec)
-    if not model.built:
+    if not model.built and spec.graph is None:
         model.build((None,) + tuple(dataset.x.shape[1:]))
     specs.compile_model(model, spec)
-    out_dim = model.output_shape[-1] if model.output_shape else None
-    y = specs.prepare_targets(dataset.y, model.loss, out_dim)
-    y_test = None if dataset.y_test is None else specs.prepare_targets(dataset.y_test, model.loss, out_dim)
+    x, y = specs.prepare_arrays(model, spec, dataset.x, dataset.y)
+    x_test, y_test = (None, None) if dataset.x_test is None else \
+        specs.prepare_arrays(model, spec, dataset.x_test, dataset.y_test)
 
     if not quiet:
         model.summary(print_fn=click.echo)
         click.echo(f"Training on {dataset.source}: {len(dataset.x)} samples, {t.epochs} epoch(s), batch size {t.batch_size}")
     verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
     history = model.fit(
-        dataset.x,
+        x,
         y,
         batch_size=t.batch_size,
         epochs=t.epochs,
@@ -74,7 +74,7 @@ def train_command(
     model.save(str(destination))
 
     if dataset.x_test is not None:
-        logs = model.evaluate(dataset.x_test, y_test, batch_size=t.batch_size, verbose=0, return_dict=True)
+        logs = model.evaluate(x_test, y_test, batch_size=t.batch_size, verbose=0, return_dict=True)
         click.echo(f"test ({len(dataset.x_test)} samples): {_format_logs(logs)}")
     else:
         last = {k: v[-1] for k, v in history.history.items() if v}

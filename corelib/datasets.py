@@ -65,11 +65,20 @@ def load_data(name: str, **kwargs: Any) -> Split:
             f"Data set {name!r} (plugin {entry.plugin!r}) must return ((x_train, y_train), (x_test, y_test)). "
             f"Received: {type(result).__name__}"
         ) from None
-    arrays = [np.asarray(a) for a in (x_train, y_train, x_test, y_test)]
+    # y may be a dict of arrays: several targets, one per output of a multi-head model.
+    arrays = [_arrays(a) for a in (x_train, y_train, x_test, y_test)]
     for (x, y), split in (((arrays[0], arrays[1]), "train"), ((arrays[2], arrays[3]), "test")):
-        if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-            raise DataError(
-                f"Data set {name!r} (plugin {entry.plugin!r}): the {split} split has x of shape {x.shape} "
-                f"and y of shape {y.shape}; they must have the same number of samples"
-            )
+        for label, target in (y.items() if isinstance(y, dict) else [("y", y)]):
+            if isinstance(x, dict) or x.ndim == 0 or target.ndim == 0 or len(x) != len(target):
+                raise DataError(
+                    f"Data set {name!r} (plugin {entry.plugin!r}): the {split} split has x of shape "
+                    f"{getattr(x, 'shape', '?')} and {label} of shape {target.shape}; they must have the same "
+                    "number of samples"
+                )
     return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+def _arrays(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): np.asarray(v) for k, v in value.items()}
+    return np.asarray(value)

@@ -50,6 +50,7 @@ __all__ = [
     "build_model",
     "compile_model",
     "load_training_data",
+    "prepare_arrays",
     "prepare_targets",
 ]
 
@@ -65,6 +66,8 @@ _TRAINING_KEYS = (
     "data",
     "seed",
     "output",
+    "loss_weights",
+    "inputs",
 )
 
 
@@ -86,11 +89,14 @@ class TrainingSpec:
     data: dict | None = None
     seed: int | None = None
     output: Path | None = None
+    loss_weights: dict | list | None = None
+    inputs: dict | None = None
 
 
 @dataclass(frozen=True)
 class Spec:
-    """A parsed, validated spec: layers as ``[{"class_name", "config"}]`` plus training."""
+    """A parsed, validated spec: layers as ``[{"class_name", "config"}]`` (a stack) or
+    ``graph`` (inputs, layers with their inputs, outputs), plus training."""
 
     layers: list[dict]
     training: TrainingSpec
@@ -98,6 +104,7 @@ class Spec:
     description: str | None = None
     source: str = "<spec>"
     path: Path | None = None
+    graph: dict | None = None
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
@@ -154,11 +161,21 @@ def parse_spec(raw: Any, source: str = "<spec>", base_dir: str | os.PathLike | N
     F.unknown_keys(source, "", raw, _TOP_KEYS)
     if "model" not in raw:
         raise SpecError(f"{source}: missing field 'model' (the list of layers)")
-    name, layers = _model(raw["model"], source)
+    graph = None
+    if isinstance(raw["model"], dict) and ("outputs" in raw["model"] or raw["model"].get("class_name") in _GRAPH):
+        from corelib.spec_graph import parse_graph
+
+        name, layers, graph = None, [], parse_graph(raw["model"], source)
+        name = graph.get("name")
+    else:
+        name, layers = _model(raw["model"], source)
     name = F.text(raw["name"], "name", source) if raw.get("name") is not None else name
     description = F.text(raw["description"], "description", source) if raw.get("description") is not None else None
     training = _training(raw.get("training"), source, base)
-    return Spec(layers, training, name, description, source, path)
+    return Spec(layers, training, name, description, source, path, graph)
+
+
+_GRAPH = ("Model", "Functional")
 
 
 def _model(value: Any, source: str) -> tuple[str | None, list[dict]]:
@@ -166,7 +183,8 @@ def _model(value: Any, source: str) -> tuple[str | None, list[dict]]:
         return None, F.layer_list(value, "model", source)
     if isinstance(value, dict) and "class_name" in value:
         if value["class_name"] != "Sequential":
-            raise F.fail(source, "model.class_name", "'Sequential' (the only model type a spec can hold)", value["class_name"])
+            raise F.fail(source, "model.class_name", "'Sequential' or 'Model' (the model types a spec can hold)",
+                         value["class_name"])
         config = value.get("config")
         if not isinstance(config, dict):
             raise F.fail(source, "model.config", "a mapping with a 'layers' list", config)
@@ -185,10 +203,14 @@ def _training(value: Any, source: str, base: Path) -> TrainingSpec:
     if not isinstance(value, dict):
         raise F.fail(source, "training", "a mapping (loss, optimizer, epochs, ...)", value)
     F.unknown_keys(source, "training", value, _TRAINING_KEYS)
+    from corelib import spec_graph as G
+
     checks = {
-        "loss": lambda v, f: F.component(v, f, source),
+        "loss": lambda v, f: G.per_output(v, f, source, F.component),
         "optimizer": lambda v, f: F.component(v, f, source),
-        "metrics": lambda v, f: F.metric_list(v, f, source),
+        "metrics": lambda v, f: G.per_output(v, f, source, F.metric_list),
+        "loss_weights": lambda v, f: G.loss_weights(v, f, source),
+        "inputs": lambda v, f: G.column_groups(v, f, source),
         "epochs": lambda v, f: F.positive_int(v, f, source),
         "batch_size": lambda v, f: F.positive_int(v, f, source),
         "validation_split": lambda v, f: F.fraction(v, f, source),
@@ -237,6 +259,10 @@ def build_model(spec: Spec) -> Any:
     from corelib.models import Sequential
     from corelib.registry import get_registry
 
+    if spec.graph is not None:
+        from corelib.spec_graph import build_graph
+
+        return build_graph(spec.graph, spec.source, spec.name)
     registry = get_registry()
     model = Sequential(name=spec.name)
     for i, item in enumerate(spec.layers):
@@ -263,11 +289,16 @@ def compile_model(model: Any, spec: Spec) -> None:
     t = spec.training
     if t.loss is None:
         raise SpecError(f"{spec.source}: training.loss is required to train (e.g. loss: categorical_crossentropy)")
-    loss = _resolve(lambda: losses.get(t.loss), spec.source, "training.loss")
+    if isinstance(t.loss, dict) and "class_name" not in t.loss and "name" not in t.loss:
+        loss: Any = {k: _resolve(lambda v=v: losses.get(v), spec.source, f"training.loss.{k}") for k, v in t.loss.items()}
+    else:
+        loss = _resolve(lambda: losses.get(t.loss), spec.source, "training.loss")
+        if isinstance(t.metrics, list):
+            for i, m in enumerate(t.metrics):
+                _resolve(lambda: metrics.get(m, loss=loss), spec.source, f"training.metrics[{i}]")
     optimizer = _resolve(lambda: optimizers.get(t.optimizer), spec.source, "training.optimizer")
-    for i, m in enumerate(t.metrics):
-        _resolve(lambda: metrics.get(m, loss=loss), spec.source, f"training.metrics[{i}]")
-    _resolve(lambda: model.compile(optimizer=optimizer, loss=loss, metrics=list(t.metrics)), spec.source, "training")
+    _resolve(lambda: model.compile(optimizer=optimizer, loss=loss, metrics=t.metrics or None,
+                                   loss_weights=t.loss_weights), spec.source, "training")
 
 
 def _resolve(fn: Any, source: str, field: str) -> Any:
@@ -323,6 +354,33 @@ def load_training_data(spec: Spec) -> TrainingData:
             "or a .csv with a target column"
         )
     return TrainingData(x, y, None, None, str(data["path"]))
+
+
+def prepare_arrays(model: Any, spec: Spec, x: np.ndarray, y: Any) -> tuple[Any, Any]:
+    """x split into the model's named inputs (training.inputs column groups) and
+    y shaped for each output's loss (see `prepare_targets`).
+
+    Raises:
+        SpecError / DataError: a column group or target that does not fit the model.
+    """
+    from corelib.spec_graph import split_columns
+
+    groups = spec.training.inputs
+    xs = split_columns(x, groups, model.input_names, spec.source) if groups else x
+    losses = model.compiled_losses
+    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
+    if isinstance(model.output_shape, dict):
+        shapes = list(model.output_shape.values())
+    if isinstance(y, dict):
+        missing = [n for n in model.output_names if n not in y]
+        if missing:
+            raise SpecError(f"{spec.source}: the data has targets {sorted(y)} but the model's outputs are "
+                            f"{model.output_names} (no target for '{missing[0]}')")
+        return xs, {n: prepare_targets(y[n], l, s[-1] if s else None)
+                    for n, l, s in zip(model.output_names, losses, shapes)}
+    if len(losses) != 1:
+        raise SpecError(f"{spec.source}: the model has outputs {model.output_names} but the data has one target array")
+    return xs, prepare_targets(y, losses[0], shapes[0][-1] if shapes[0] else None)
 
 
 def prepare_targets(y: np.ndarray, loss: Any, output_dim: int | None) -> np.ndarray:

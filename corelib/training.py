@@ -104,6 +104,11 @@ class BaseModel(ModelIO, LayerContainer):
         return self._compiled.log_names() if self._compiled else ["loss"]
 
     @property
+    def compiled_losses(self) -> list:
+        """The Loss object of each output, in output order (after compile)."""
+        return list(self._compiled.losses) if self._compiled else []
+
+    @property
     def metrics(self) -> list:
         return [m for _, _, m in self._compiled.metrics] if self._compiled else []
 

@@ -144,7 +144,7 @@ MALFORMED = [
     ("model: [3]", "model[0] must be a layer name or a one-key mapping like {Dense: {units: 64}}, got 3"),
     ("model:\n  - Dense: 64", "model[0].Dense must be a mapping of layer arguments (e.g. {units: 64}), got 64"),
     ("model:\n  - {Dense: {}, Flat: {}}", "model[0] must be a layer name or a one-key mapping"),
-    ("model: {class_name: Functional, config: {}}", "model.class_name must be 'Sequential'"),
+    ("model: {class_name: Pipeline, config: {}}", "model.class_name must be 'Sequential' or 'Model'"),
     ("model: {class_name: Sequential, config: {}}", "model.config.layers must be a non-empty list of layers, got None"),
     ("model: [{class_name: Dense, config: 3}]", "model[0].config must be a mapping of layer arguments, got 3"),
     ("model: [{class_name: InputLayer, config: {}}, Flat]", "model[0] (InputLayer) needs a shape"),

@@ -51,23 +51,35 @@ def _split(
     )
 
 
-def load_digits(*, test_size: float = 0.2, seed: int = 0, normalize: bool = False) -> Split:
+def load_digits(*, test_size: float = 0.2, seed: int = 0, normalize: bool = False, parity: bool = False) -> Split:
     """Handwritten digits: 1797 images of 8x8x1 pixels in [0, 1], labels 0-9.
 
     Args:
         test_size: fraction of the samples in the test split.
         seed: seed of the (stratified) split.
         normalize: standardise each pixel with the train split's mean and std.
+        parity: give two targets per image, for a two-headed model:
+            y = {"digit": label, "even": 1.0 if the digit is even else 0.0}.
 
     Returns:
         ``((x_train, y_train), (x_test, y_test))``; x float32 of shape
-        (n, 8, 8, 1), y int64 of shape (n,).
+        (n, 8, 8, 1), y int64 of shape (n,) (or the dict above).
     """
     from sklearn.datasets import load_digits as sk_load
 
+    if not isinstance(parity, (bool, np.bool_)):
+        raise ConfigError(f"Data set 'digits': parity must be True or False. Received: parity={parity!r}")
     bunch = sk_load()
     x = (bunch.images / 16.0).reshape(-1, 8, 8, 1)
-    return _split("digits", x, bunch.target, test_size, seed, normalize, classify=True)
+    split = _split("digits", x, bunch.target, test_size, seed, normalize, classify=True)
+    if not parity:
+        return split
+    (x_train, y_train), (x_test, y_test) = split
+
+    def heads(y: np.ndarray) -> dict:
+        return {"digit": y, "even": (y % 2 == 0).astype(np.float32).reshape(-1, 1)}
+
+    return (x_train, heads(y_train)), (x_test, heads(y_test))
 
 
 def load_iris(*, test_size: float = 0.2, seed: int = 0, normalize: bool = False) -> Split:
