@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from corelib import config
 from corelib.errors import ConfigError, ShapeError
 
-__all__ = ["Layer", "Parameter", "Shape", "snake_case", "reset_name_counters"]
+__all__ = ["Layer", "Parameter", "Shape", "snake_case", "reset_name_counters", "weight_budget"]
 
 Shape = tuple  # a full shape, batch axis first as None: (None, 28, 28, 1)
 Backprop = Callable[[np.ndarray], np.ndarray]
@@ -37,6 +38,24 @@ def snake_case(name: str) -> str:
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s)
     return s.lower()
+
+
+_BUDGET: list[int] = []
+
+
+@contextmanager
+def weight_budget(nbytes: int) -> Iterator[None]:
+    """Refuse to create weights beyond `nbytes` in all while the block runs.
+
+    Loading a model file builds its layers inside a budget equal to the
+    weights the file actually holds, so a config that declares enormous
+    layers is refused before anything is allocated.
+    """
+    _BUDGET.append(int(nbytes))
+    try:
+        yield
+    finally:
+        _BUDGET.pop()
 
 
 def reset_name_counters() -> None:
@@ -135,7 +154,7 @@ class Layer:
                 input_shape = (int(input_shape),)
             try:
                 dims = tuple(None if d is None else int(d) for d in input_shape)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ConfigError(
                     f"{cls} '{self.name}': input_shape must be a tuple of ints. "
                     f"Received: input_shape={input_shape!r}"
@@ -222,6 +241,16 @@ class Layer:
         """Create, initialize and track a Parameter of this layer."""
         from corelib import initializers  # the registry view; imported late on purpose
 
+        if _BUDGET:
+            nbytes = np.dtype(self.dtype).itemsize
+            for d in shape:
+                nbytes *= int(d)
+            if nbytes > _BUDGET[-1]:
+                raise ShapeError(
+                    f"{type(self).__name__} '{self.name}': weight '{name}' of shape {tuple(shape)} needs "
+                    f"{nbytes} bytes, more than the {_BUDGET[-1]} bytes allowed here"
+                )
+            _BUDGET[-1] -= nbytes
         init = initializers.get(initializer)
         value = np.asarray(init(tuple(shape), self.dtype), dtype=self.dtype)
         param = Parameter(value, name, trainable=trainable, regularizer=regularizer, layer=self)

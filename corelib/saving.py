@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError
-from corelib.layer import Layer
+from corelib.layer import Layer, weight_budget
+from corelib.safe_zip import check_entries, npz_headers, read_entry, read_npz
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "architecture",
            "model_from_architecture", "serialize_layer", "deserialize_layer", "FORMAT", "FORMAT_VERSION"]
@@ -28,7 +29,8 @@ FORMAT = "dl-model"
 FORMAT_VERSION = 1
 _ENTRIES = {"config.json", "weights.npz", "optimizer.npz"}
 _MAX_CONFIG_BYTES = 16 * 2**20
-_MAX_OPTIMIZER_FACTOR = 4  # optimizer state is at most a few slots per weight
+_MAX_OPTIMIZER_FACTOR = 4
+_LAYER_KEYS = {"class_name", "config", "plugin", "plugin_version", "inbound"}  # optimizer state is at most a few slots per weight
 
 
 def _provider(obj: Any) -> tuple[str, str | None, str | None]:
@@ -52,6 +54,10 @@ def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None)
 
     if not isinstance(item, dict) or not isinstance(item.get("class_name"), str):
         raise ConfigError(f"{where}: expected {{'class_name': str, 'config': dict}}, got {_short(item)}")
+    unknown = sorted(set(item) - _LAYER_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unexpected key {unknown[0]!r} in a layer entry "
+                          "(dl never imports modules or calls functions named in a file)")
     name = item["class_name"]
     cfg = item.get("config", {})
     if not isinstance(cfg, dict):
@@ -72,8 +78,8 @@ def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None)
         return cls.from_config(dict(cfg))
     except DLError as exc:
         raise ConfigError(f"{where} ({name}): {exc}") from None
-    except TypeError as exc:
-        raise ConfigError(f"{where} ({name}): bad config: {exc}") from None
+    except (TypeError, ValueError, OverflowError, MemoryError) as exc:
+        raise ConfigError(f"{where} ({name}): bad config: {type(exc).__name__}: {_one_line(exc)}") from None
 
 
 def _short(value: Any) -> str:
@@ -136,6 +142,29 @@ def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True,
     _write_atomically(path, write)
 
 
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**36
+
+
+def _open_zip(path: str, what: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such {what}") from None
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise ModelFileError(f"{path}: not a {what} (not a readable zip: {exc})") from None
+
+
+def _inner_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(zf.open(info))
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError) as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
     """Read a model written by `Model.save`.
 
@@ -145,49 +174,55 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
         compile: restore the optimizer, loss and metrics (and optimizer state).
     """
     path = os.fspath(filepath)
-    try:
-        zf = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a dl model file (not a readable zip: {exc})") from None
-    with zf:
-        infos = {info.filename: info for info in zf.infolist()}
+    with _open_zip(path, "dl model file") as zf:
+        infos = check_entries(zf, path, "the model file")
         bad = sorted(set(infos) - _ENTRIES)
         if bad:
             raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in model file")
         if "config.json" not in infos or "weights.npz" not in infos:
             raise ModelFileError(f"{path}: missing {'config.json' if 'config.json' not in infos else 'weights.npz'}")
         doc = _read_config(zf, infos["config.json"], path)
-        model = _model_from_doc(doc, path, custom_objects)
-        expected = sum(p.value.nbytes for p in model.weights)
-        arrays = _read_npz(zf, infos["weights.npz"], path, limit=expected + 2**20)
-        _assign_weights(model, doc, arrays, path)
+        with _inner_npz(zf, infos["weights.npz"], path) as npz:
+            headers = npz_headers(npz, path, "weights.npz", _physical_memory())
+            declared = sum(int(np.prod(shape, dtype=object)) * dtype.itemsize for shape, dtype in headers.values())
+            overhead = 4096 * len(headers) + 2**20  # .npy headers and the zip directory
+            if infos["weights.npz"].file_size > declared + overhead:
+                raise ModelFileError(f"{path}: weights.npz declares {infos['weights.npz'].file_size} bytes, "
+                                     f"more than its arrays need ({declared})")
+            with weight_budget(declared + 2**20):
+                model = _model_from_doc(doc, path, custom_objects)
+            _check_headers(model, headers, path)
+            arrays = read_npz(npz, path, "weights.npz", declared + 2**20)
+        _assign_weights(model, arrays, path)
         if compile and doc.get("compile"):
             _compile_from_doc(model, doc["compile"], path)
             if "optimizer.npz" in infos:
-                state = _read_npz(zf, infos["optimizer.npz"], path,
-                                  limit=_MAX_OPTIMIZER_FACTOR * expected + 2**20)
+                expected = sum(p.value.nbytes for p in model.weights)
+                with _inner_npz(zf, infos["optimizer.npz"], path) as npz:
+                    state = read_npz(npz, path, "optimizer.npz", _MAX_OPTIMIZER_FACTOR * expected + 2**20)
                 try:
                     model.optimizer.set_state(model.trainable_weights, state)
-                except (ValueError, KeyError) as exc:
-                    raise ModelFileError(f"{path}: optimizer state does not fit the model: {exc}") from None
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ModelFileError(f"{path}: optimizer state does not fit the model: {_one_line(exc)}") from None
     return model
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def _read_config(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict:
-    if info.file_size > _MAX_CONFIG_BYTES:
-        raise ModelFileError(f"{path}: config.json is implausibly large ({info.file_size} bytes)")
+    raw = read_entry(zf, info, path, _MAX_CONFIG_BYTES)
     try:
-        with zf.open(info) as fh:
-            raw = fh.read(_MAX_CONFIG_BYTES + 1)
         doc = json.loads(raw.decode("utf-8"))
-    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: config.json is corrupt ({type(exc).__name__}: {exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: config.json is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: config.json is corrupt ({type(exc).__name__}: {_one_line(exc)})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{path}: config.json is not a dl model config (format must be {FORMAT!r})")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: unsupported model file format_version {version!r}; this dl reads version {FORMAT_VERSION}"
         )
@@ -213,46 +248,37 @@ def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
     except UnknownComponentError as exc:
         raise UnknownComponentError(f"{path}: {exc}") from None
     except DLError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise ModelFileError(f"{path}: {_one_line(exc)}") from None
     except RecursionError:
         raise ModelFileError(f"{path}: config.json is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError, MemoryError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: the model config cannot be built ({type(exc).__name__}: {_one_line(exc)})") from None
     if not model.built:
         raise ModelFileError(f"{path}: the model's first layer has no input shape")
     return model
 
 
-def _read_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int) -> dict[str, np.ndarray]:
-    name = info.filename
-    if info.file_size > limit:
-        raise ModelFileError(f"{path}: {name} holds {info.file_size} bytes, more than the model's weights need ({limit})")
-    try:
-        with zf.open(info) as fh:
-            raw = fh.read(limit + 1)
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ModelFileError(f"{path}: {name} contains pickled objects, which dl never loads") from None
-        raise ModelFileError(f"{path}: {name} is corrupt ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-        raise ModelFileError(f"{path}: {name} is corrupt ({type(exc).__name__}: {exc})") from None
-
-
-def _assign_weights(model: Any, doc: dict, arrays: dict[str, np.ndarray], path: str) -> None:
-    params = model.weights
-    if sorted(arrays) != sorted(p.path for p in params):
-        missing = sorted({p.path for p in params} - set(arrays))
-        extra = sorted(set(arrays) - {p.path for p in params})
+def _check_headers(model: Any, headers: dict[str, tuple], path: str) -> None:
+    """The file's arrays must be exactly the model's weights, before any is read."""
+    params = {p.path: p for p in model.weights}
+    if sorted(headers) != sorted(params):
+        missing = sorted(set(params) - set(headers))
+        extra = sorted(set(headers) - set(params))
         detail = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
-        raise ModelFileError(f"{path}: weights.npz does not match the model config ({detail})")
-    for p in params:
-        value = arrays[p.path]
-        if value.shape != p.value.shape or value.dtype != p.value.dtype:
+        raise ModelFileError(f"{path}: the weights do not match the model config ({detail})")
+    for key, (shape, dtype) in headers.items():
+        p = params[key]
+        if tuple(shape) != p.value.shape or dtype != p.value.dtype:
             raise ModelFileError(
-                f"{path}: weight '{p.path}' is {value.dtype}{list(value.shape)} in weights.npz, "
+                f"{path}: weight '{key}' is {dtype}{list(shape)} in the file, "
                 f"but the config gives {p.value.dtype}{list(p.value.shape)}"
             )
-        p.value[...] = value
+
+
+def _assign_weights(model: Any, arrays: dict[str, np.ndarray], path: str) -> None:
+    _check_headers(model, {k: (v.shape, v.dtype) for k, v in arrays.items()}, path)
+    for p in model.weights:
+        p.value[...] = arrays[p.path]
 
 
 def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
@@ -264,12 +290,12 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
     def component(value: Any, deserialize: Any) -> Any:
         return deserialize(value) if isinstance(value, dict) and "class_name" in value else value
 
-    loss = cfg.get("loss")
-    if isinstance(loss, dict) and "class_name" not in loss:
-        loss = {name: component(v, losses.deserialize) for name, v in loss.items()}
-    else:
-        loss = component(loss, losses.deserialize)
     try:
+        loss = cfg.get("loss")
+        if isinstance(loss, dict) and "class_name" not in loss:
+            loss = {name: component(v, losses.deserialize) for name, v in loss.items()}
+        else:
+            loss = component(loss, losses.deserialize)
         model.compile(
             optimizer=component(cfg.get("optimizer", "rmsprop"), optimizers.deserialize),
             loss=loss,
@@ -279,7 +305,9 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
     except UnknownComponentError as exc:
         raise UnknownComponentError(f"{path}: {exc}") from None
     except DLError as exc:
-        raise ModelFileError(f"{path}: bad compile section: {exc}") from None
+        raise ModelFileError(f"{path}: bad compile section: {_one_line(exc)}") from None
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: bad compile section ({type(exc).__name__}: {_one_line(exc)})") from None
 
 
 def _write_atomically(path: str, write: Any) -> None:
@@ -307,25 +335,14 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
 def load_weights(model: Any, filepath: str | os.PathLike) -> None:
     """Weights from `save_weights`'s .npz, or from a model file, into `model` (shapes checked)."""
     path = os.fspath(filepath)
-    expected = sum(p.value.nbytes for p in model.weights)
-    try:
-        zf = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such weights file") from None
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a weights file (not a readable zip: {exc})") from None
-    with zf:
-        names = zf.namelist()
-    if "weights.npz" in names:  # a whole model file
-        with zipfile.ZipFile(path) as zf:
-            arrays = _read_npz(zf, zf.getinfo("weights.npz"), path, limit=expected + 2**20)
-    else:
-        size = os.path.getsize(path)
-        if size > expected + 2**20:
-            raise ModelFileError(f"{path}: holds {size} bytes, more than the model's weights need ({expected})")
-        try:
-            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except ValueError as exc:
-            raise ModelFileError(f"{path}: not a weights file ({exc})") from None
-    _assign_weights(model, {}, arrays, path)
+    expected = sum(p.value.nbytes for p in model.weights) + 2**20
+    with _open_zip(path, "weights file") as zf:
+        infos = check_entries(zf, path, "the weights file")
+        if "weights.npz" in infos:  # a whole model file
+            with _inner_npz(zf, infos["weights.npz"], path) as npz:
+                _check_headers(model, npz_headers(npz, path, "weights.npz", expected), path)
+                arrays = read_npz(npz, path, "weights.npz", expected)
+        else:
+            _check_headers(model, npz_headers(zf, path, "the weights file", expected), path)
+            arrays = read_npz(zf, path, "the weights file", expected)
+    _assign_weights(model, arrays, path)

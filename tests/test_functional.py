@@ -205,7 +205,7 @@ def test_load_weights_refuses_a_mismatched_file(tmp_path):
     model = two_branch()
     other = models.Sequential([layers.Dense(4, input_shape=(3,))])
     other.save_weights(tmp_path / "w.npz")
-    with pytest.raises(corelib.ModelFileError, match="does not match"):
+    with pytest.raises(corelib.ModelFileError, match="do not match"):
         model.load_weights(tmp_path / "w.npz")
 
 
