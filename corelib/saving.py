@@ -115,7 +115,21 @@ def model_config(model: Any) -> dict:
         from corelib import optimizers
 
         doc["compile"] = {"optimizer": optimizers.serialize(model.optimizer), **model._compiled.get_config()}
+        doc["compile"]["providers"] = _compile_providers(model)
     return doc
+
+
+def _compile_providers(model: Any) -> dict:
+    """{"optimizers/Adam": [plugin, version], "losses/...": ...}: who provided each compile component."""
+    out = {}
+    components = [("optimizers", model.optimizer)] + [("losses", l) for l in model.compiled_losses] + \
+        [("metrics", m) for m in model.metrics]
+    for kind, obj in components:
+        name, plugin, version = _provider(type(obj))
+        if plugin is None:
+            name, plugin, version = _provider(obj)
+        out[f"{kind}/{name}"] = [plugin, version]
+    return out
 
 
 def save_model(model: Any, filepath: str | os.PathLike, overwrite: bool = True,
@@ -303,7 +317,11 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
             loss_weights=cfg.get("loss_weights") if len(model.output_names) > 1 else None,
         )
     except UnknownComponentError as exc:
-        raise UnknownComponentError(f"{path}: {exc}") from None
+        providers = cfg.get("providers") if isinstance(cfg.get("providers"), dict) else {}
+        plugins = sorted({str(v[0]) for v in providers.values()
+                          if isinstance(v, list) and v and v[0] not in (None, "dl")})
+        hint = f" (the file was saved with plugin(s) {', '.join(plugins)})" if plugins else ""
+        raise UnknownComponentError(f"{path}: {_one_line(exc)}{hint}") from None
     except DLError as exc:
         raise ModelFileError(f"{path}: bad compile section: {_one_line(exc)}") from None
     except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:

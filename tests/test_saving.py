@@ -179,3 +179,12 @@ def test_oversized_weights_entry_is_refused_before_reading(saved, tmp_path):
     _rewrite(saved, bad, replace={"weights.npz": lambda d: big})
     with pytest.raises(ModelFileError, match="weights do not match the model config"):
         models.load_model(bad)
+
+
+def test_compile_components_record_their_providing_plugin(tmp_path, blobs):
+    trained_model(blobs).save(tmp_path / "m.dl")
+    with zipfile.ZipFile(tmp_path / "m.dl") as zf:
+        providers = json.loads(zf.read("config.json"))["compile"]["providers"]
+    assert providers["optimizers/Adam"][0] == "dl"
+    assert providers["losses/SparseCategoricalCrossentropy"] == ["dl", corelib.__version__]
+    assert any(key.startswith("metrics/") for key in providers)
