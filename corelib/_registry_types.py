@@ -133,10 +133,17 @@ class Conflict:
             for e in self.entries
         )
         count = "two" if len(self.entries) == 2 else str(len(self.entries))
+        choices = " or ".join(repr(f"{e.plugin}:{self.name}") for e in self.entries)
         return (
             f"{kind_label(self.kind).capitalize()} name {self.name!r} is registered by {count} plugins: "
-            f"{who}. dl will not pick one; uninstall one of them."
+            f"{who}. dl will not pick one: write {choices} to choose, or uninstall one of them."
         )
+
+
+def split_namespace(name: str) -> tuple[str, str] | None:
+    """``"dl-foo:Dense"`` -> ``("dl-foo", "Dense")``; None for a plain name."""
+    plugin, sep, short = name.rpartition(":")
+    return (plugin, short) if sep and plugin and short else None
 
 
 def suggest(name: str, index: dict[str, Any], n: int = 3) -> list[str]:
@@ -211,6 +218,10 @@ class Staging:
         if not isinstance(name, str) or not name:
             raise PluginError(f"{hook}: a component name must be a non-empty string. Received: name={name!r}")
         aliases = tuple(a for a in _as_names(aliases, f"{hook} {name!r}") if a != name)
+        colons = [key for key in (name, *aliases) if ":" in key]
+        if colons:
+            raise PluginError(f"{hook}: component names may not contain ':', which separates a plugin's name from "
+                              f"the component's ('dl-foo:Dense'). Received: {colons[0]!r}")
         for key in (name, *aliases):
             held = self._explicit.get((kind, key))
             if held is not None and held is not obj:

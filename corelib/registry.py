@@ -10,6 +10,14 @@ entry point of the ``dl`` group, then plugin objects registered in code.
     reg.get("layers", "Dense")           # the class; "dense" works too
     reg.provider_of(Dense)               # Entry(..., plugin="dl", version="0.1.0")
 
+Which installed plugins load is up to the user (read by `get_registry`):
+
+    DL_LOAD_PLUGINS="dl-datasets,dl-transformer"   only these distributions ("" loads none)
+    DL_STRICT_PLUGINS=1                            a plugin that fails to load is an error
+
+and ``"dl-transformer:MultiHeadAttention"`` names one plugin's component
+when two plugins registered the same name.
+
 Tests use a registry of their own:
 
     reg = Registry(builtin=False, entry_points=False)
@@ -25,11 +33,23 @@ import importlib
 import importlib.metadata
 import threading
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import pluggy
 
 from corelib import hookspecs
+from corelib._registry_load import (
+    ENV_LOAD,
+    ENV_STRICT,
+    allow_list_from_env,
+    distribution_of,
+    dl_version,
+    entry_points,
+    normalize_dist,
+    strict_from_env,
+    unmatched,
+)
+from corelib._registry_lookup import LookupMixin
 from corelib._registry_types import (
     KINDS,
     Conflict,
@@ -38,11 +58,9 @@ from corelib._registry_types import (
     PluginInfo,
     PluginWarning,
     Staging,
-    kind_label,
     normalize_kind,
-    suggest,
 )
-from corelib.errors import PluginConflictError, PluginError, UnknownComponentError
+from corelib.errors import PluginError
 
 __all__ = [
     "KINDS",
@@ -61,39 +79,31 @@ BUILTIN_MODULE = "corelib.builtin.plugin"
 BUILTIN_NAME = "dl"
 
 
-def _dl_version() -> str:
-    try:
-        return importlib.metadata.version("dl")
-    except importlib.metadata.PackageNotFoundError:
-        import corelib
-
-        return corelib.__version__
-
-
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
-    """Entry points of the ``dl`` group, once each (a package on sys.path twice is seen once)."""
-    seen: set[tuple] = set()
-    found = []
-    for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
-        dist = getattr(ep, "dist", None)
-        key = (dist.name if dist is not None else None, ep.name, ep.value)
-        if key not in seen:
-            seen.add(key)
-            found.append(ep)
-    return found
-
-
-class Registry:
+class Registry(LookupMixin):
     """Plugins and the components they registered, looked up by kind and name.
 
     Args:
         builtin: load the built-in plugin (`corelib.builtin.plugin`) as "dl".
         entry_points: load the plugins installed under the ``dl`` entry-point group.
+        load_plugins: the distributions whose entry points load (names as pip
+            shows them; case, "-", "_" and "." do not matter); None loads
+            every one, an empty list none. The built-in plugin always loads.
+        strict: a plugin that fails to load makes every lookup raise
+            `PluginError` naming it, instead of a warning and its absence.
+
+    `get_registry()` builds the process-wide registry with `from_environment`,
+    which reads ``DL_LOAD_PLUGINS`` and ``DL_STRICT_PLUGINS``.
     """
 
-    def __init__(self, *, builtin: bool = True, entry_points: bool = True) -> None:
+    def __init__(self, *, builtin: bool = True, entry_points: bool = True,
+                 load_plugins: Iterable[str] | None = None, strict: bool = False) -> None:
+        if isinstance(load_plugins, str):
+            load_plugins = [load_plugins]
         self._builtin = builtin
         self._entry_points = entry_points
+        self._allow = None if load_plugins is None else frozenset(normalize_dist(n) for n in load_plugins)
+        self._strict = bool(strict)
+        self._skipped: list[tuple[str, str]] = []
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()
@@ -105,6 +115,21 @@ class Registry:
         self._infos: dict[str, PluginInfo] = {}
         self._failures: list[PluginFailure] = []
         self._conflicts: list[Conflict] = []
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Registry":
+        """A registry configured by ``DL_LOAD_PLUGINS`` and ``DL_STRICT_PLUGINS`` (os.environ by default)."""
+        return cls(load_plugins=allow_list_from_env(environ), strict=strict_from_env(environ))
+
+    @property
+    def strict(self) -> bool:
+        """Whether a plugin that fails to load makes lookups raise."""
+        return self._strict
+
+    @property
+    def allowed(self) -> frozenset[str] | None:
+        """The distributions allowed to load (normalized names), or None for all."""
+        return self._allow
 
     # -- plugins -------------------------------------------------------------
 
@@ -141,7 +166,11 @@ class Registry:
         return self._loaded
 
     def load(self) -> None:
-        """Load every plugin now (lookups do this on first use)."""
+        """Load every plugin now (lookups do this on first use).
+
+        Failures are reported, never raised here: as a `PluginWarning` each, or
+        in strict mode by every lookup that follows (`dl plugins` still lists them).
+        """
         with self._lock:
             if self._loaded:
                 return
@@ -149,14 +178,32 @@ class Registry:
             if self._builtin:
                 self._load_builtin()
             if self._entry_points:
-                for ep in _entry_points():
-                    self._load_entry_point(ep)
+                self._load_entry_points()
             pending, self._pending = self._pending, []
             for plugin, name, version in pending:
                 self._add_plugin(plugin, name, None, version, "registered in code")
 
+    def _load_entry_points(self) -> None:
+        eps = entry_points()
+        for ep in eps:
+            dist, version = distribution_of(ep)
+            if self._allow is not None and normalize_dist(dist or ep.name) not in self._allow:
+                if (dist or ep.name, version) not in self._skipped:
+                    self._skipped.append((dist or ep.name, version))
+                continue
+            self._load_entry_point(ep)
+        missing = [n for n in unmatched(self._allow or (), eps) if n != BUILTIN_NAME]
+        if missing:
+            warnings.warn(
+                f"{ENV_LOAD} (the plugin allow-list) names {', '.join(map(repr, missing))}, but no installed "
+                f"dl plugin has that distribution name; installed: "
+                f"{', '.join(sorted({distribution_of(ep)[0] or ep.name for ep in eps})) or 'none'}",
+                PluginWarning,
+                stacklevel=4,
+            )
+
     def _load_builtin(self) -> None:
-        version = _dl_version()
+        version = dl_version()
         try:
             module = importlib.import_module(BUILTIN_MODULE)
         except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
@@ -165,9 +212,7 @@ class Registry:
         self._add_plugin(module, BUILTIN_NAME, "dl", version, f"built in ({BUILTIN_MODULE})")
 
     def _load_entry_point(self, ep: importlib.metadata.EntryPoint) -> None:
-        dist = getattr(ep, "dist", None)
-        dist_name = dist.name if dist is not None else None
-        version = (dist.version if dist is not None else "") or ""
+        dist_name, version = distribution_of(ep)
         name = dist_name or ep.name
         if name in self._infos:
             name = f"{name}:{ep.name}"
@@ -246,7 +291,21 @@ class Registry:
     def _fail(self, plugin: str, version: str, where: str, reason: str) -> None:
         failure = PluginFailure(plugin, version, where, reason)
         self._failures.append(failure)
-        warnings.warn(failure.message(), PluginWarning, stacklevel=4)
+        if not self._strict:  # strict: the lookups raise instead
+            warnings.warn(failure.message(), PluginWarning, stacklevel=4)
+
+    def _check_strict(self) -> None:
+        if self._strict and self._failures:
+            count = len(self._failures)
+            reasons = "; ".join(
+                f"{f.plugin!r}{' ' + f.version if f.version else ''} ({f.where}): {f.reason}"
+                for f in sorted(self._failures, key=lambda f: f.plugin)
+            )
+            them = "them" if count > 1 else "it"
+            raise PluginError(
+                f"{ENV_STRICT}=1 (strict plugin loading) and {count} plugin{'s' if count > 1 else ''} "
+                f"failed to load: {reasons}. Fix or uninstall {them}, or leave {them} out with {ENV_LOAD}."
+            )
 
     def add_commands(self, group: Any) -> None:
         """Let every plugin add its commands to the click `group`.
@@ -277,105 +336,22 @@ class Registry:
                 if added:
                     info.provides["commands"] = added
 
-    # -- lookup --------------------------------------------------------------
-
-    def get(self, kind: str, name: str) -> Any:
-        """The object registered as `name` (or an alias of it) under `kind`.
-
-        Args:
-            kind: "layers", "losses", ... (the singular "layer" works too).
-            name: the registered name ("Dense") or an alias ("dense"); case-sensitive.
-
-        Raises:
-            UnknownComponentError: nothing is registered under that name; the
-                message suggests close matches.
-            PluginConflictError: two plugins registered the name.
-        """
-        return self.entry(kind, name).obj
-
-    def entry(self, kind: str, name: str) -> Entry:
-        """Like `get`, but the `Entry` (with plugin, version, description)."""
-        kind = normalize_kind(kind)
-        self.load()
-        held = self._index[kind].get(name) if isinstance(name, str) else None
-        if isinstance(held, Entry):
-            return held
-        if isinstance(held, Conflict):
-            raise PluginConflictError(held.message())
-        raise UnknownComponentError(self._unknown_message(kind, name))
-
-    def _unknown_message(self, kind: str, name: Any) -> str:
-        label = kind_label(kind)
-        msg = f"Unknown {label}: {name!r}."
-        matches = suggest(name, self._index[kind]) if isinstance(name, str) else []
-        if matches:
-            msg += " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
-        msg += f" Run `dl list {kind}` to see what is installed."
-        if self._failures:
-            failed = ", ".join(sorted({f.plugin for f in self._failures}))
-            msg += f" (Plugins that failed to load: {failed}; run `dl plugins`.)"
-        return msg
-
-    def __contains__(self, item: tuple[str, str]) -> bool:
-        kind, name = item
-        self.load()
-        return isinstance(self._index[normalize_kind(kind)].get(name), Entry)
-
-    def names(self, kind: str) -> list[str]:
-        """Registered names (not aliases) of one kind, sorted."""
-        return [e.name for e in self.entries(kind)]
-
-    def entries(self, kind: str | None = None) -> list[Entry]:
-        """Every registered component (of one kind), sorted by kind then name."""
-        self.load()
-        kinds = KINDS if kind is None else (normalize_kind(kind),)
-        return [e for k in kinds for e in sorted(self._entries[k], key=lambda e: (e.name.lower(), e.name))]
-
-    def provider_of(self, obj: Any, kind: str | None = None) -> Entry | None:
-        """The Entry of a registered object, or of an instance's class; None if unregistered.
-
-        Args:
-            obj: a registered class/function/object, or an instance of a registered class.
-            kind: only look among this kind's entries.
-        """
-        self.load()
-        kind = None if kind is None else normalize_kind(kind)
-        candidates = [obj] if isinstance(obj, type) else [obj, type(obj)]
-        for candidate in candidates:
-            for entry in self._by_id.get(id(candidate), ()):
-                if kind is None or entry.kind == kind:
-                    return entry
-        return None
-
-    def plugins(self) -> list[PluginInfo]:
-        """The loaded plugins, in load order."""
-        self.load()
-        return list(self._infos.values())
-
-    @property
-    def failures(self) -> list[PluginFailure]:
-        """Plugins that failed to import or raised in a hook, with the reason."""
-        self.load()
-        return list(self._failures)
-
-    @property
-    def conflicts(self) -> list[Conflict]:
-        """Names that two plugins both registered (looking them up raises)."""
-        self.load()
-        return list(self._conflicts)
-
-
 _REGISTRY: Registry | None = None
 _GLOBAL_LOCK = threading.Lock()
 
 
 def get_registry() -> Registry:
-    """The process-wide registry (created on first call; plugins load on first lookup)."""
+    """The process-wide registry (created on first call; plugins load on first lookup).
+
+    It is configured by the environment when first created: ``DL_LOAD_PLUGINS``
+    (an allow-list of plugin distributions; empty loads none) and
+    ``DL_STRICT_PLUGINS=1`` (a plugin that fails to load is an error).
+    """
     global _REGISTRY
     if _REGISTRY is None:
         with _GLOBAL_LOCK:
             if _REGISTRY is None:
-                _REGISTRY = Registry()
+                _REGISTRY = Registry.from_environment()
     return _REGISTRY
 
 

@@ -1,0 +1,228 @@
+"""MultiHeadAttention: scaled dot-product attention over several heads (Keras's arguments)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from corelib import ConfigError, Layer, ShapeError, config, initializers, regularizers
+from dl_transformer import _attention as _att
+
+__all__ = ["MultiHeadAttention"]
+
+
+def _positive_int(layer: str, arg: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ConfigError(f"MultiHeadAttention '{layer}': {arg} must be a positive int. Received: {arg}={value!r}")
+    return int(value)
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head attention as in "Attention Is All You Need" and `keras.layers.MultiHeadAttention`.
+
+    Called on a list ``[query, value]`` or ``[query, value, key]`` (key
+    defaults to value), or on one tensor for self-attention (query, key and
+    value all that tensor — which is how it works inside a `Sequential`).
+    Each head projects query and key to `key_dim` and value to `value_dim`
+    features, takes ``softmax(q k^T / sqrt(key_dim)) v``, and the heads'
+    results are concatenated and projected to `output_shape` features.
+    Projections run through the core's dense kernel; the per-head products
+    through BLAS (`numpy.matmul` on stacked views); softmax through the core's
+    activation kernel.
+
+    Args:
+        num_heads: number of attention heads.
+        key_dim: size of each head for query and key.
+        value_dim: size of each head for value (`key_dim` when None).
+        dropout: dropout rate on the attention probabilities (training only).
+        use_bias: whether the projections add biases.
+        output_shape: features of the output (an int or a 1-tuple); the query's
+            features when None.
+        attention_axes: only None (attend over every axis between the batch and
+            the features, jointly) is supported.
+        kernel_initializer: initializer of the projection kernels ("glorot_uniform").
+        bias_initializer: initializer of the biases ("zeros").
+        kernel_regularizer: penalty on the kernels, or None.
+        bias_regularizer: penalty on the biases, or None.
+        **kwargs: name, input_shape, dtype, trainable (see `corelib.Layer`).
+
+    Input shape:
+        query (batch_size, Tq..., query_dim); value (batch_size, Tv...,
+        value_dim); key (batch_size, Tv..., key_dim). Rank 3 or more.
+
+    Output shape:
+        (batch_size, Tq..., output_shape or query_dim).
+
+    Weights (Keras's order): query_kernel (query_dim, num_heads, key_dim),
+    query_bias (num_heads, key_dim), key_kernel, key_bias, value_kernel
+    (value_dim_in, num_heads, value_dim), value_bias, output_kernel
+    (num_heads, value_dim, output_dim), output_bias (output_dim,).
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: int | tuple | list | None = None,
+        attention_axes: Any = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = _positive_int(self.name, "num_heads", num_heads)
+        self.key_dim = _positive_int(self.name, "key_dim", key_dim)
+        self.value_dim = self.key_dim if value_dim is None else _positive_int(self.name, "value_dim", value_dim)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"MultiHeadAttention '{self.name}': dropout must be in [0, 1). Received: dropout={dropout!r}")
+        self.dropout = float(dropout)
+        self.use_bias = bool(use_bias)
+        if isinstance(output_shape, (list, tuple)):
+            if len(output_shape) != 1:
+                raise ConfigError(f"MultiHeadAttention '{self.name}': output_shape must be an int or a 1-tuple "
+                                  f"(features only). Received: output_shape={output_shape!r}")
+            output_shape = output_shape[0]
+        self.output_dim = None if output_shape is None else _positive_int(self.name, "output_shape", output_shape)
+        if attention_axes is not None:
+            raise ConfigError(f"MultiHeadAttention '{self.name}': only attention_axes=None (attend over every axis "
+                              f"between batch and features) is supported. Received: attention_axes={attention_axes!r}")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._projections: dict[str, tuple] = {}
+
+    # -- shapes -------------------------------------------------------------------------
+
+    def _split(self, shapes: Any) -> tuple[tuple, tuple, tuple]:
+        """(query, value, key) shapes from one shape or a list of 2 or 3."""
+        if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (tuple, list))):
+            shapes = [tuple(s) for s in shapes]
+            if len(shapes) not in (2, 3):
+                raise ShapeError(f"MultiHeadAttention '{self.name}' takes [query, value] or [query, value, key]; "
+                                 f"received {len(shapes)} inputs")
+            query, value = shapes[0], shapes[1]
+            return query, value, shapes[2] if len(shapes) == 3 else value
+        shape = tuple(shapes)
+        return shape, shape, shape
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        query, value, key = self._split(input_shape)
+        for label, shape in (("query", query), ("value", value), ("key", key)):
+            if len(shape) < 3 or shape[-1] is None:
+                raise ShapeError(f"MultiHeadAttention '{self.name}' expects {label} of rank >= 3 (batch, steps..., "
+                                 f"features) with known features; received shape {shape}")
+        if value[1:-1] != key[1:-1] or len(value) != len(key):
+            raise ShapeError(f"MultiHeadAttention '{self.name}': key and value must have the same steps; received "
+                             f"value shape {value} and key shape {key}")
+        if len(query) != len(value):
+            raise ShapeError(f"MultiHeadAttention '{self.name}': query and value must have the same rank; received "
+                             f"query shape {query} and value shape {value}")
+        if self._projections:
+            built = tuple(self._projections[n][0].value.shape[0] for n in ("query", "value", "key"))
+            if built != (query[-1], value[-1], key[-1]):
+                raise ShapeError(f"MultiHeadAttention '{self.name}' was built for (query, value, key) features "
+                                 f"{built}, received {(query[-1], value[-1], key[-1])}")
+        return query[:-1] + (self.output_dim or query[-1],)
+
+    def build(self, input_shape: Any) -> None:
+        query, value, key = self._split(input_shape)
+        out_dim = self.output_dim or int(query[-1])
+        specs = (
+            ("query", (int(query[-1]), self.num_heads, self.key_dim), (self.num_heads, self.key_dim)),
+            ("key", (int(key[-1]), self.num_heads, self.key_dim), (self.num_heads, self.key_dim)),
+            ("value", (int(value[-1]), self.num_heads, self.value_dim), (self.num_heads, self.value_dim)),
+            ("output", (self.num_heads, self.value_dim, out_dim), (out_dim,)),
+        )
+        for label, kernel_shape, bias_shape in specs:
+            kernel = self.add_weight(f"{label}_kernel", kernel_shape, self.kernel_initializer, self.kernel_regularizer)
+            bias = (self.add_weight(f"{label}_bias", bias_shape, self.bias_initializer, self.bias_regularizer)
+                    if self.use_bias else None)
+            self._projections[label] = (kernel, bias)
+
+    # -- computing ----------------------------------------------------------------------
+
+    def _matrices(self, label: str) -> tuple:
+        """(kernel, bias, kernel grad, bias grad) of a projection as the 2-D / 1-D views
+        the dense kernel takes: (inputs, outputs); the output kernel's inputs are its
+        first two axes (heads, value_dim)."""
+        kernel, bias = self._projections[label]
+        inputs = kernel.value.shape[0] if label != "output" else -1
+        outputs = -1 if label != "output" else kernel.value.shape[-1]
+        w2, dw2 = kernel.value.reshape(inputs, outputs), kernel.grad.reshape(inputs, outputs)
+        if bias is None:
+            return w2, None, dw2, None
+        return w2, bias.value.reshape(-1), dw2, bias.grad.reshape(-1)
+
+    def forward(self, x: Any, training: bool = False):
+        listed = isinstance(x, (list, tuple))
+        if listed:
+            query, value = x[0], x[1]
+            key = x[2] if len(x) == 3 else value
+        else:
+            query = value = key = x
+        dtype = self._projections["query"][0].value.dtype
+        query, value, key = (a if a.dtype == dtype else a.astype(dtype) for a in (query, value, key))
+        batch, steps = query.shape[0], query.shape[1:-1]
+        length, keys = math.prod(steps), math.prod(value.shape[1:-1])
+        flat = {
+            "query": query.reshape(batch * length, query.shape[-1]),
+            "key": key.reshape(batch * keys, key.shape[-1]),
+            "value": value.reshape(batch * keys, value.shape[-1]),
+        }
+        p = {label: self._matrices(label) for label in self._projections}
+        q, k, v = (_att.project(flat[label], p[label][0], p[label][1]) for label in ("query", "key", "value"))
+        heads = self.num_heads
+        rng = config.rng() if training and self.dropout > 0.0 else None
+        attended, cache = _att.attend(_att.heads(q, batch, length, heads), _att.heads(k, batch, keys, heads),
+                                      _att.heads(v, batch, keys, heads), 1.0 / math.sqrt(self.key_dim),
+                                      self.dropout, rng)
+        concat = attended.reshape(batch * length, heads * self.value_dim)
+        y = _att.project(concat, p["output"][0], p["output"][1])
+        out_shape = (batch, *steps, y.shape[-1])
+
+        def backprop(dy: np.ndarray, need_input_grad: bool = True) -> Any:
+            dy2 = dy.reshape(batch * length, -1)
+            w2, _, dw2, db = p["output"]
+            dconcat = _att.project_backward(concat, w2, dy2, dw2, db, True)
+            dq, dk, dv = _att.attend_backward(dconcat.reshape(batch, length, heads, self.value_dim), cache)
+            grads = {}
+            for label, d, rows in (("query", dq, length), ("key", dk, keys), ("value", dv, keys)):
+                w2, _, dw2, db = p[label]
+                grads[label] = _att.project_backward(flat[label], w2, d.reshape(batch * rows, -1), dw2, db,
+                                                     need_input_grad)
+            if not need_input_grad:
+                return None
+            dquery = grads["query"].reshape(query.shape)
+            dvalue = grads["value"].reshape(value.shape)
+            dkey = grads["key"].reshape(key.shape)
+            if not listed:
+                return dquery + dvalue + dkey
+            if len(x) == 3:
+                return [dquery, dvalue, dkey]
+            return [dquery, dvalue + dkey]
+
+        return y.reshape(out_shape), backprop
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "output_shape": self.output_dim,
+            "attention_axes": None,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
