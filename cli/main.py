@@ -6,7 +6,8 @@ it does not know, or the full command list (``dl --help``).
 
 Exit codes: 0 success; 1 an unexpected error (a bug: run with ``--debug``
 for the traceback); 2 a usage error, or a dl error such as a bad spec or
-bad data, reported as one line ``Error: ...`` on stderr.
+bad data, reported as one line ``Error: ...`` on stderr; 130 interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any, Iterator
 
 import click
 
+from dl_cli.compose_cmd import compose_command
 from dl_cli.inspect_cmds import list_command, plugins_command
+from dl_cli.plugin_cmds import plugin_group
 from dl_cli.train import train_command
+from dl_cli.use_cmds import evaluate_command, predict_command, summary_command
 
 __all__ = ["cli", "main"]
 
@@ -97,6 +101,11 @@ class DLGroup(click.Group):
                 return super().invoke(ctx)
             except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
                 raise
+            except KeyboardInterrupt:
+                if debug:
+                    raise
+                click.echo("Interrupted", err=True)
+                ctx.exit(130)
             except DLError as exc:
                 if debug:
                     raise
@@ -136,6 +145,9 @@ def cli(debug: bool) -> None:
 cli.add_command(list_command)
 cli.add_command(plugins_command)
 cli.add_command(train_command)
+cli.add_command(plugin_group)
+for _command in (compose_command, evaluate_command, predict_command, summary_command):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

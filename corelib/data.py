@@ -2,8 +2,10 @@
 
     from corelib import data
     x, y = data.load("train.npz")                 # arrays named x and y
+    x, y = data.load("two_inputs.npz")            # x_<input>, y_<output>: dicts by name
     x, y = data.load("train.csv", target="label")  # header row, numeric columns
     x, _ = data.load("inputs.npy")                # inputs only: y is None
+    x = data.load_inputs("new.csv")               # for prediction: every column is a feature
 
 Every malformed file raises `DataError` with one line naming the file and
 what is wrong. Inputs come back as the default float dtype
@@ -19,18 +21,21 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any, Union
 
 import numpy as np
 
 from corelib import config
 from corelib.errors import DataError
 
-__all__ = ["load", "load_npz", "load_npy", "load_csv", "SUFFIXES"]
+__all__ = ["load", "load_inputs", "load_npz", "load_npy", "load_csv", "SUFFIXES"]
 
 SUFFIXES = (".npz", ".npy", ".csv")
 
+Arrays = Union[np.ndarray, dict]  # one array, or {input/output name: array}
 
-def load(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+
+def load(path: str | os.PathLike, target: str | None = None) -> tuple[Arrays, Arrays | None]:
     """Load (x, y) from a .npz, .npy or .csv file, chosen by its extension.
 
     Args:
@@ -38,7 +43,8 @@ def load(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray
         target: for .csv, the name of the target column (default: the last column).
 
     Returns:
-        ``(x, y)``; y is None for .npy files, which hold inputs only.
+        ``(x, y)``; y is None for .npy files, which hold inputs only. From a
+        .npz with ``x_<name>`` / ``y_<name>`` arrays, x / y are dicts by name.
 
     Raises:
         DataError: the file is missing, of an unknown type, or malformed.
@@ -51,7 +57,31 @@ def load(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray
         return load_npy(path), None
     if suffix == ".csv":
         return load_csv(path, target=target)
-    raise DataError(
+    raise _unsupported(path, suffix)
+
+
+def load_inputs(path: str | os.PathLike, target: str | None = None) -> Arrays:
+    """Load only the inputs x (for prediction) from a .npy, .npz or .csv file.
+
+    Args:
+        path: the file. A .npz needs ``x`` (or ``x_<input name>`` arrays); any
+            targets in it are ignored.
+        target: for .csv, a column to leave out (the target of a training
+            file); by default every column is an input feature.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path, need_y=False)[0]
+    if suffix == ".npy":
+        return load_npy(path)
+    if suffix == ".csv":
+        return load_csv(path, target=target, need_y=False)[0]
+    raise _unsupported(path, suffix)
+
+
+def _unsupported(path: Path, suffix: str) -> DataError:
+    return DataError(
         f"{path}: unsupported data file type {suffix or '(no extension)'!r}; expected .npz (arrays x and y), "
         ".npy (inputs only) or .csv (a header row and numeric columns)"
     )
@@ -96,16 +126,27 @@ def _targets(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=config.floatx())
 
 
-def _same_length(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    if len(x) != len(y):
-        raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}; they must match")
+def _same_length(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    (first, ref), *rest = arrays.items()
+    for name, arr in rest:
+        if len(arr) != len(ref):
+            raise DataError(f"{path}: {first} has {len(ref)} samples but {name} has {len(arr)}; they must match")
 
 
-def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Load arrays ``x`` and ``y`` from a .npz file (``np.savez(path, x=..., y=...)``)."""
+def load_npz(path: str | os.PathLike, need_y: bool = True) -> tuple[Arrays, Arrays | None]:
+    """Load inputs and targets from a .npz file.
+
+    The arrays are ``x`` and ``y`` (``np.savez(path, x=x, y=y)``) or, for a
+    model with several inputs or outputs, ``x_<input name>`` and ``y_<output
+    name>``; those come back as dicts keyed by the name.
+
+    Args:
+        path: the file.
+        need_y: whether targets are required (False for prediction: y may be absent).
+    """
     path = Path(path)
     _check_file(path)
-    if not _magic(path).startswith(b"PK"):
+    if not _magic(path).startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise DataError(f"{path}: not a .npz archive (no zip signature); save it with np.savez(path, x=x, y=y)")
     try:
         npz = np.load(path, allow_pickle=False)
@@ -113,10 +154,8 @@ def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"{path}: holds a single array, expected a .npz archive with arrays x and y")
         with npz:
             found = sorted(npz.files)
-            for name in ("x", "y"):
-                if name not in found:
-                    raise DataError(f"{path}: no array {name!r} in the file; it holds {found}. Expected arrays x and y")
-            x, y = npz["x"], npz["y"]
+            x = _pick(path, npz, found, "x", "input", True)
+            y = _pick(path, npz, found, "y", "output", need_y)
     except DataError:
         raise
     except ValueError as exc:
@@ -125,10 +164,36 @@ def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: not a readable .npz file ({_one_line(str(exc))})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {_one_line(str(exc))})") from None
-    x = _numeric(path, "x", x)
-    y = _numeric(path, "y", y)
-    _same_length(path, x, y)
-    return _inputs(x), _targets(y)
+    checked = {label: _numeric(path, label, arr) for label, arr in _labelled(x, "x") + _labelled(y, "y")}
+    _same_length(path, checked)
+    x = {k: _inputs(v) for k, v in x.items()} if isinstance(x, dict) else _inputs(checked["x"])
+    if y is not None:
+        y = {k: _targets(v) for k, v in y.items()} if isinstance(y, dict) else _targets(checked["y"])
+    return x, y
+
+
+def _pick(path: Path, npz: Any, found: list[str], prefix: str, what: str, required: bool) -> Any:
+    """The array `prefix`, or {name: array} for the arrays `prefix`_name."""
+    named = [f for f in found if f.startswith(prefix + "_") and len(f) > len(prefix) + 1]
+    if prefix in found:
+        if named:
+            raise DataError(f"{path}: holds both {prefix!r} and {named[0]!r}; use {prefix!r} for a model with one "
+                            f"{what}, or one {prefix}_<{what} name> array per {what}")
+        return npz[prefix]
+    if named:
+        return {f[len(prefix) + 1:]: npz[f] for f in named}
+    if not required:
+        return None
+    raise DataError(f"{path}: no array {prefix!r} in the file; it holds {found}. Expected arrays x and y "
+                    "(or x_<input name> and y_<output name> for a model with several)")
+
+
+def _labelled(arrays: Any, prefix: str) -> list[tuple[str, np.ndarray]]:
+    if arrays is None:
+        return []
+    if isinstance(arrays, dict):
+        return [(f"{prefix}_{k}", v) for k, v in arrays.items()]
+    return [(prefix, arrays)]
 
 
 def load_npy(path: str | os.PathLike) -> np.ndarray:
@@ -159,13 +224,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load_csv(path: str | os.PathLike, target: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_csv(path: str | os.PathLike, target: str | None = None,
+             need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Load a .csv file with a header row and numeric columns.
 
     Args:
         path: the file (comma-separated; the first row names the columns).
         target: the column holding y; default: the last column. Every other
             column becomes a feature of x, in file order.
+        need_y: False to read inputs only: then every column but `target`
+            (when given) is a feature, and y is None without a `target`.
 
     Returns:
         ``(x, y)`` with x of shape (samples, features) and y of shape (samples,).
@@ -181,13 +249,13 @@ def load_csv(path: str | os.PathLike, target: str | None = None) -> tuple[np.nda
         raise DataError(f"{path}: the first line is empty; expected a header row of column names")
     if all(_is_number(h) for h in header):
         raise DataError(f"{path}: the first row {header[:5]} is numbers; expected a header row of column names")
-    if len(header) < 2:
+    if len(header) < (2 if need_y or target is not None else 1):
         raise DataError(f"{path}: has only the column {header[0]!r}; expected feature columns and a target column")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataError(f"{path}: duplicate column name(s) {dupes}")
     if target is None:
-        col = len(header) - 1
+        col = len(header) - 1 if need_y else None
     elif target in header:
         col = header.index(target)
     else:
@@ -209,6 +277,8 @@ def load_csv(path: str | os.PathLike, target: str | None = None) -> tuple[np.nda
             f"{path}: {int(bad.sum())} NaN or infinite value(s), the first in column {header[c]!r} "
             f"of data row {row + 1}; clean the data first"
         )
+    if col is None:
+        return _inputs(table), None
     y = table[:, col]
     x = np.delete(table, col, axis=1)
     integral = bool(np.all(y == np.round(y)))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError
+from corelib.errors import ConfigError, DLError, ModelFileError, PluginConflictError, UnknownComponentError
 from corelib.layer import Layer, weight_budget
 from corelib.safe_zip import check_entries, npz_headers, read_entry, read_npz
 
@@ -27,7 +27,7 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights", "architec
 
 FORMAT = "dl-model"
 FORMAT_VERSION = 1
-_ENTRIES = {"config.json", "weights.npz", "optimizer.npz"}
+_ENTRIES = {"config.json", "weights.npz", "optimizer.npz", "train_state.json"}  # the last: checkpoints (corelib.checkpoint)
 _MAX_CONFIG_BYTES = 16 * 2**20
 _MAX_OPTIMIZER_FACTOR = 4
 _LAYER_KEYS = {"class_name", "config", "plugin", "plugin_version", "inbound"}  # optimizer state is at most a few slots per weight
@@ -66,7 +66,14 @@ def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None)
         cls = custom_objects[name]
     else:
         try:
-            cls = get_registry().get("layers", name)
+            try:
+                cls = get_registry().get("layers", name)
+            except PluginConflictError:
+                # Two plugins claim the name: the file says which one it was saved with.
+                plugin = item.get("plugin")
+                if not isinstance(plugin, str) or not plugin:
+                    raise
+                cls = get_registry().get("layers", f"{plugin}:{name}")
         except UnknownComponentError:
             plugin = item.get("plugin")
             need = f" from plugin '{plugin}' {item.get('plugin_version') or ''}".rstrip() if plugin else ""
@@ -331,6 +338,9 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
 def _write_atomically(path: str, write: Any) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".dl-save-", suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file gets the usual permissions
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)

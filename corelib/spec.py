@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from corelib import _spec_fields as F
 from corelib._spec_fields import SpecError
-from corelib.errors import DataError, DLError
+from corelib.errors import DLError
+from corelib.spec_data import TrainingData, load_training_data, prepare_arrays, prepare_targets
 
 __all__ = [
     "Spec",
@@ -227,9 +226,15 @@ def with_overrides(spec: Spec, **overrides: Any) -> Spec:
     """A copy of `spec` with training fields replaced (None values are ignored).
 
     `data` may be a data set name or a file path (relative to the current
-    directory, as command-line paths are); `output` is a path.
+    directory, as command-line paths are); `output` is a path; `loss`,
+    `optimizer` and each of `metrics` a name or a component mapping. Two
+    keys are not fields: `learning_rate` sets the optimizer's learning rate
+    (the spec's optimizer, or the one overridden), and `target` names the
+    target column of a .csv data file.
     """
     values = {k: v for k, v in overrides.items() if v is not None}
+    learning_rate = values.pop("learning_rate", None)
+    target = values.pop("target", None)
     unknown = set(values) - set(_TRAINING_KEYS)
     if unknown:
         raise SpecError(f"{spec.source}: cannot override unknown training field(s) {sorted(unknown)}")
@@ -238,6 +243,9 @@ def with_overrides(spec: Spec, **overrides: Any) -> Spec:
         "batch_size": F.positive_int,
         "seed": F.non_negative_int,
         "validation_split": F.fraction,
+        "loss": F.component,
+        "optimizer": F.component,
+        "metrics": F.metric_list,
     }
     for key, check in checks.items():
         if key in values:
@@ -246,7 +254,24 @@ def with_overrides(spec: Spec, **overrides: Any) -> Spec:
         values["data"] = F.data_field(values["data"], "--data", spec.source, Path.cwd())
     if "output" in values:
         values["output"] = Path(values["output"])
+    if learning_rate is not None:
+        values["optimizer"] = _with_learning_rate(values.get("optimizer", spec.training.optimizer), learning_rate,
+                                                  spec.source)
+    if target is not None:
+        data = values.get("data", spec.training.data)
+        if data is None or "path" not in data:
+            shown = f"the data set {data['dataset']!r}" if data else "no data file"
+            raise SpecError(f"{spec.source}: --target names a column of a .csv data file, but the data is {shown}")
+        values["data"] = {**data, "target": F.text(target, "--target", spec.source)}
     return dataclasses.replace(spec, training=dataclasses.replace(spec.training, **values))
+
+
+def _with_learning_rate(optimizer: str | dict, learning_rate: Any, source: str) -> dict:
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise F.fail(source, "--learning-rate", "a positive number", learning_rate)
+    if isinstance(optimizer, str):
+        return {"class_name": optimizer, "config": {"learning_rate": float(learning_rate)}}
+    return {**optimizer, "config": {**optimizer.get("config", {}), "learning_rate": float(learning_rate)}}
 
 
 def build_model(spec: Spec) -> Any:
@@ -310,122 +335,3 @@ def _resolve(fn: Any, source: str, field: str) -> Any:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """Arrays to train on; the test split is None when the data came from one file."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    source: str
-
-
-def load_training_data(spec: Spec) -> TrainingData:
-    """Load the spec's ``training.data``: a registered data set (train and test
-    splits) or a .npz/.csv file (train only).
-
-    Raises:
-        SpecError: no data given, or the data set name/options are wrong.
-        DataError: the data file is missing or malformed.
-    """
-    data = spec.training.data
-    if data is None:
-        raise SpecError(
-            f"{spec.source}: training.data is required: a data set name (see `dl list datasets`) "
-            "or a .npz/.csv file; or pass --data"
-        )
-    if "dataset" in data:
-        from corelib import datasets
-
-        name = data["dataset"]
-        (x, y), (x_test, y_test) = _resolve(
-            lambda: datasets.load_data(name, **data["options"]), spec.source, "training.data"
-        )
-        return TrainingData(x, y, x_test, y_test, f"data set {name!r}")
-    from corelib import data as data_files
-
-    x, y = data_files.load(data["path"], target=data["target"])
-    if y is None:
-        raise DataError(
-            f"{data['path']}: holds inputs only (.npy); training needs targets: use a .npz with arrays x and y "
-            "or a .csv with a target column"
-        )
-    return TrainingData(x, y, None, None, str(data["path"]))
-
-
-def prepare_arrays(model: Any, spec: Spec, x: np.ndarray, y: Any) -> tuple[Any, Any]:
-    """x split into the model's named inputs (training.inputs column groups) and
-    y shaped for each output's loss (see `prepare_targets`).
-
-    Raises:
-        SpecError / DataError: a column group or target that does not fit the model.
-    """
-    from corelib.spec_graph import split_columns
-
-    groups = spec.training.inputs
-    xs = split_columns(x, groups, model.input_names, spec.source) if groups else x
-    losses = model.compiled_losses
-    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
-    if isinstance(model.output_shape, dict):
-        shapes = list(model.output_shape.values())
-    if isinstance(y, dict):
-        missing = [n for n in model.output_names if n not in y]
-        if missing:
-            raise SpecError(f"{spec.source}: the data has targets {sorted(y)} but the model's outputs are "
-                            f"{model.output_names} (no target for '{missing[0]}')")
-        return xs, {n: prepare_targets(y[n], l, s[-1] if s else None)
-                    for n, l, s in zip(model.output_names, losses, shapes)}
-    if len(losses) != 1:
-        raise SpecError(f"{spec.source}: the model has outputs {model.output_names} but the data has one target array")
-    return xs, prepare_targets(y, losses[0], shapes[0][-1] if shapes[0] else None)
-
-
-def prepare_targets(y: np.ndarray, loss: Any, output_dim: int | None) -> np.ndarray:
-    """Shape integer labels or 1-D targets for `loss` as Keras users expect.
-
-    Integer class labels with categorical cross-entropy become one-hot rows
-    of width `output_dim`; 1-D targets for a model with one output unit become
-    a column (n, 1). Anything else is returned unchanged.
-
-    Raises:
-        DataError: a label is outside the model's output classes.
-    """
-    y = np.asarray(y)
-    if y.ndim != 1 or getattr(loss, "sparse_targets", False):
-        return y
-    if _loss_name(loss) == "categorical_crossentropy" and y.dtype.kind in "iu":
-        top = int(y.max())
-        classes = output_dim if output_dim is not None else top + 1
-        if y.min() < 0 or top >= classes:
-            raise DataError(
-                f"Labels run from {int(y.min())} to {top}, but the model's output has {classes} classes; "
-                "the last layer needs one unit per class"
-            )
-        return _to_categorical(y, classes)
-    if output_dim == 1:
-        from corelib import config
-
-        return y.reshape(-1, 1).astype(config.floatx())
-    return y
-
-
-def _loss_name(loss: Any) -> str:
-    from corelib.layer import snake_case
-    from corelib.registry import get_registry
-
-    entry = get_registry().provider_of(loss, kind="losses")
-    name = entry.name if entry is not None else getattr(loss, "__name__", type(loss).__name__)
-    return snake_case(name)
-
-
-def _to_categorical(y: np.ndarray, classes: int) -> np.ndarray:
-    from corelib import config
-
-    try:
-        from corelib.utils import to_categorical
-    except ImportError:  # corelib.utils is optional here; one-hot by indexing is the same thing
-        return np.eye(classes, dtype=config.floatx())[y]
-    return np.asarray(to_categorical(y, num_classes=classes), dtype=config.floatx())

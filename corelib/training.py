@@ -9,7 +9,6 @@ mean, or the weighted sum given by `loss_weights`).
 
 from __future__ import annotations
 
-import inspect
 import sys
 from typing import Any, Sequence
 
@@ -23,6 +22,7 @@ from corelib.container import LayerContainer
 from corelib.errors import ConfigError, DataError
 from corelib.layer import Layer
 from corelib.model_io import ModelIO
+from corelib.training_args import accepts_keyword, positive_int, resolve_verbose
 
 __all__ = ["BaseModel", "accepts_keyword"]
 
@@ -34,6 +34,9 @@ class BaseModel(ModelIO, LayerContainer):
         optimizer, loss: set by `compile` (`loss` as given: one, a list or a dict).
         history: the `History` of the last `fit`.
         stop_training: a callback sets it to end `fit` after the current batch.
+        interrupted: set it (with stop_training) to leave `fit` after the current
+            batch without the epoch's end (no validation, no on_epoch_end), so a
+            checkpoint taken in on_train_end records the exact step (Ctrl-C).
     """
 
     def __init__(self, name: str | None = None) -> None:
@@ -43,7 +46,10 @@ class BaseModel(ModelIO, LayerContainer):
         self._compiled: CompiledLosses | None = None
         self.compiled = False
         self.stop_training = False
+        self.interrupted = False
         self.history: Any = None
+        self._resume_point: Any = None  # a checkpoint.TrainState, set by BackupAndRestore.on_train_begin
+        self._epoch_rng_state: dict | None = None  # dl's random state at the epoch's start, before the shuffle
 
     # -- supplied by subclasses -----------------------------------------------------
 
@@ -210,7 +216,7 @@ class BaseModel(ModelIO, LayerContainer):
         if kwargs:
             raise ConfigError(f"fit() got unexpected keyword arguments: {sorted(kwargs)}")
         compiled = self._require_compiled("fit")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = int(epochs)
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
         sw = self._with_class_weight(ys, sw, class_weight)
@@ -227,24 +233,32 @@ class BaseModel(ModelIO, LayerContainer):
         n = xs[0].shape[0]
         steps = -(-n // batch_size)
         if steps_per_epoch is not None:
-            steps = min(steps, _positive_int(steps_per_epoch, "steps_per_epoch"))
-        verbose = _resolve_verbose(verbose)
+            steps = min(steps, positive_int(steps_per_epoch, "steps_per_epoch"))
+        verbose = resolve_verbose(verbose)
         cbs = self._callback_list(callbacks, verbose, add_history=True)
         cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
                         "batch_size": batch_size, "samples": n})
-        self.stop_training = False
+        self.stop_training = self.interrupted = False
+        self._resume_point = None
         params = self.trainable_weights
         cbs.on_train_begin()
+        resume, self._resume_point = self._resume_point, None
         epoch_logs: dict = {}
-        for epoch in range(int(initial_epoch), epochs):
+        for epoch in range(resume.epoch if resume is not None else int(initial_epoch), epochs):
             compiled.reset()
             cbs.on_epoch_begin(epoch)
-            order = config.rng().permutation(n) if shuffle else None
+            self._epoch_rng_state = config.get_rng_state()
+            if resume is not None and epoch == resume.epoch:  # same shuffle, random state and running sums
+                order, skip = resume.enter_epoch(self, n, shuffle)
+            else:
+                order, skip = (config.rng().permutation(n) if shuffle else None), 0
             batch_logs: dict = {}
             want_logs = cbs.wants_batch_logs()
             for step, idx in enumerate(batch_slices(n, batch_size, order)):
                 if step >= steps:
                     break
+                if step < skip:
+                    continue
                 cbs.on_train_batch_begin(step)
                 xb = [a[idx] for a in xs]
                 loss = self._train_step(xb, [a[idx] for a in ys], None if sw is None else sw[idx], params)
@@ -254,6 +268,8 @@ class BaseModel(ModelIO, LayerContainer):
                 cbs.on_train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
+            if self.interrupted:
+                break
             epoch_logs = compiled.logs()
             if val is not None and (epoch + 1) % validation_freq == 0:
                 epoch_logs.update(self._evaluate_arrays(*val, validation_batch_size or batch_size, "val_"))
@@ -297,12 +313,12 @@ class BaseModel(ModelIO, LayerContainer):
         """Loss and metrics on (x, y): a float, a list [loss, *metrics], or a dict."""
         self._require_compiled("evaluate")
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         cbs = self._callback_list(callbacks, 0, add_history=False)
         cbs.on_test_begin()
         logs = self._evaluate_arrays(xs, ys, sw, batch_size)
         cbs.on_test_end(logs)
-        if _resolve_verbose(verbose):
+        if resolve_verbose(verbose):
             from corelib.builtin.callbacks.progbar import format_logs
 
             print(f"evaluate - {xs[0].shape[0]} samples - {format_logs(logs)}", file=sys.stdout)
@@ -312,7 +328,7 @@ class BaseModel(ModelIO, LayerContainer):
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
         """The model's outputs for `x`, computed batch by batch (one array per output)."""
         xs = self._prepare_x(x)
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         n = xs[0].shape[0]
         outs: list[np.ndarray] | None = None
         for idx in batch_slices(n, batch_size):
@@ -360,26 +376,3 @@ class BaseModel(ModelIO, LayerContainer):
             return logs
         values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{name} must be a positive int. Received: {name}={value!r}")
-    return int(value)
-
-
-def _resolve_verbose(verbose: int | str) -> int:
-    if verbose == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    if verbose not in (0, 1, 2):
-        raise ConfigError(f"verbose must be 0, 1, 2 or 'auto'. Received: verbose={verbose!r}")
-    return int(verbose)
-
-
-def accepts_keyword(func: Any, name: str) -> bool:
-    """Whether `func` takes the keyword argument `name` (checked once per layer, not per step)."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

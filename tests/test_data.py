@@ -103,3 +103,40 @@ def test_csv_unknown_target_lists_the_columns(tmp_path):
     path = _write(tmp_path, "c.csv", "a,b\n1,2\n")
     with pytest.raises(DataError, match=r"no column 'label'; the columns are \['a', 'b'\]"):
         data.load_csv(path, target="label")
+
+
+def test_npz_arrays_named_per_input_and_output(tmp_path):
+    np.savez(tmp_path / "m.npz", x_pixels=np.ones((3, 4)), x_meta=np.zeros((3, 2)), y_digit=np.arange(3),
+             y_size=np.ones((3, 1)))
+    x, y = data.load(tmp_path / "m.npz")
+    assert sorted(x) == ["meta", "pixels"] and sorted(y) == ["digit", "size"]
+    assert x["pixels"].dtype == np.float32 and y["digit"].dtype == np.int64 and y["size"].dtype == np.float32
+    assert data.load_inputs(tmp_path / "m.npz").keys() == x.keys()  # targets are not needed to predict
+
+
+@pytest.mark.parametrize("arrays, expected", [
+    ({"x": np.ones((2, 2)), "x_a": np.ones((2, 2)), "y": np.ones(2)}, "holds both 'x' and 'x_a'"),
+    ({"x_a": np.ones((3, 2)), "x_b": np.ones((2, 2)), "y": np.ones(3)}, "x_a has 3 samples but x_b has 2"),
+    ({"x_a": np.ones((3, 2)), "y_out": np.ones((3, 2)), "y_two": np.ones(4)}, "x_a has 3 samples but y_two has 4"),
+    ({"x_a": np.array([["s"], ["t"]]), "y": np.ones(2)}, "array 'x_a' is not numeric"),
+    ({"y": np.ones(2)}, "no array 'x' in the file; it holds ['y']. Expected arrays x and y (or x_<input name>"),
+])
+def test_named_npz_arrays_are_checked(tmp_path, arrays, expected):
+    np.savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(DataError) as info:
+        data.load(tmp_path / "m.npz")
+    assert expected in str(info.value) and str(tmp_path / "m.npz") in str(info.value)
+
+
+def test_load_inputs_for_prediction(tmp_path):
+    path = _write(tmp_path, "p.csv", "a,b,label\n1,2,0\n3,4,1\n")
+    np.testing.assert_array_equal(data.load_inputs(path), [[1, 2, 0], [3, 4, 1]])
+    np.testing.assert_array_equal(data.load_inputs(path, target="label"), [[1, 2], [3, 4]])
+    one = _write(tmp_path, "one.csv", "a\n1\n2\n")
+    assert data.load_inputs(one).shape == (2, 1)
+    np.savez(tmp_path / "x.npz", x=np.ones((2, 3)))
+    assert data.load_inputs(tmp_path / "x.npz").shape == (2, 3)
+    with pytest.raises(DataError, match="no array 'x' in the file"):
+        data.load_inputs(_npz(tmp_path, y=np.ones(2)))
+    with pytest.raises(DataError, match="unsupported data file type '.json'"):
+        data.load_inputs(_write(tmp_path, "x.json", "[]"))

@@ -188,3 +188,36 @@ def test_compile_components_record_their_providing_plugin(tmp_path, blobs):
     assert providers["optimizers/Adam"][0] == "dl"
     assert providers["losses/SparseCategoricalCrossentropy"] == ["dl", corelib.__version__]
     assert any(key.startswith("metrics/") for key in providers)
+
+
+def test_a_file_names_its_plugin_when_two_plugins_claim_a_layer_name(tmp_path):
+    from corelib import hookimpl
+    from corelib.builtin.layers.dense import Dense
+    from corelib.registry import Registry, use_registry
+
+    class OtherDense(Dense):
+        """A second plugin's Dense."""
+
+    class Other:
+        @hookimpl
+        def register_layers(self, register):
+            register(OtherDense, name="Dense")
+
+    model = models.Sequential([layers.Dense(3, input_shape=(2,))])
+    model.save(tmp_path / "m.dl")
+    registry = Registry(entry_points=False)
+    registry.register_plugin(Other(), name="dl-other", version="1.0")
+    with use_registry(registry), pytest.warns(Warning, match="registered by two plugins"):
+        loaded = models.load_model(tmp_path / "m.dl")
+    assert type(loaded.layers[0]) is Dense  # the file was saved with plugin "dl"
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path, blobs):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        trained_model(blobs).save(tmp_path / "m.dl")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.dl").st_mode) == 0o644

@@ -1,0 +1,114 @@
+"""Callbacks `dl train` adds: Ctrl-C handling, the notice when a run resumes, and its CSV log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+from typing import Any, Callable
+
+from corelib.builtin.callbacks.csv_logger import CSVLogger
+from corelib.callbacks import Callback
+
+
+class StopOnInterrupt(Callback):
+    """The first Ctrl-C (SIGINT) lets the current step finish, then fit leaves through the
+    model's `interrupted` flag (BackupAndRestore then writes a checkpoint of that step);
+    a second Ctrl-C stops at once."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        super().__init__()
+        self._echo = echo
+        self._previous: Any = None
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C as it is
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.model.interrupted:
+            self.restore()
+            raise KeyboardInterrupt
+        self.model.interrupted = self.model.stop_training = True
+        self._echo("Interrupted: finishing the current step and saving a checkpoint "
+                   "(press Ctrl-C again to stop at once)")
+
+    def on_train_end(self, logs=None):
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the previous SIGINT handler back (safe to call twice)."""
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+class ResumeNotice(Callback):
+    """After BackupAndRestore has restored a checkpoint: say so, and make the CSV log
+    continue from the checkpoint's epoch (rows of later epochs, logged after the
+    checkpoint was written, are dropped)."""
+
+    def __init__(self, backup: Any, csv_logger: Any, echo: Callable[[str], None]) -> None:
+        super().__init__()
+        self._backup = backup
+        self._csv_logger = csv_logger
+        self._echo = echo
+
+    def on_train_begin(self, logs=None):
+        state = self._backup.resumed_from
+        if state is None:
+            return
+        where = f"epoch {state.epoch + 1}" + (f", step {state.step}" if state.step else "")
+        self._echo(f"Resuming from {self._backup.path} at {where}")
+        if self._csv_logger is not None:
+            self._csv_logger.resume_epoch = state.epoch
+
+
+class EpochCSVLogger(CSVLogger):
+    """CSVLogger that touches its file only when the first epoch ends, so a run that fails
+    before (bad data found in the first step, a refused checkpoint) leaves an old log as it was.
+
+    Attributes:
+        resume_epoch: set when the run resumes: the log keeps its rows of earlier epochs
+            and is appended to.
+    """
+
+    def __init__(self, filename: str | os.PathLike) -> None:
+        super().__init__(filename)
+        self.resume_epoch: int | None = None
+        self._opened = False
+
+    def on_train_begin(self, logs=None):
+        self._opened = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._opened:
+            if self.resume_epoch is not None:
+                trim_csv_log(self.filename, self.resume_epoch)
+                self.append = True
+            super().on_train_begin()
+            self._opened = True
+        super().on_epoch_end(epoch, logs)
+
+
+def trim_csv_log(path: str, epoch: int) -> None:
+    """Keep the header and the rows of epochs before `epoch` (written atomically)."""
+    from corelib.saving import _write_atomically
+
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or "epoch" not in rows[0]:
+        return
+    col = rows[0].index("epoch")
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) > col and r[col].isdigit() and int(r[col]) < epoch]
+    if len(kept) == len(rows):
+        return
+    buf = io.StringIO()
+    if len(kept) > 1:  # with no row left, the logger writes a fresh header
+        csv.writer(buf, lineterminator="\r\n").writerows(kept)
+    _write_atomically(path, lambda fh: fh.write(buf.getvalue().encode()))

@@ -1,0 +1,125 @@
+"""`dl evaluate`, `dl predict` and `dl summary`: using a trained model (or a spec)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from dl_cli._options import check_output_path, format_logs, sample_count
+
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@click.command("evaluate", short_help="Print a trained model's loss and metrics on data.")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--data", required=True, metavar="NAME|FILE",
+              help="A data set name (its test split is used) or a .npz/.csv file.")
+@click.option("--target", metavar="COLUMN", help="The target column of a .csv data file (default: the last).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples per batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def evaluate_command(model_path: Path, data: str, target: str | None, batch_size: int, as_json: bool) -> None:
+    """Evaluate the model file MODEL on --data and print its loss and metrics.
+
+    For a model with several inputs or outputs, a .npz file holds one array
+    per input and output, named x_<input name> and y_<output name>.
+    """
+    from corelib.errors import ConfigError
+    from corelib.models import load_model
+    from corelib.spec_data import data_argument, load_data, prepare_arrays
+
+    field = data_argument(data, target)
+    model = load_model(str(model_path))
+    if not model.compiled or not model.compiled_losses:
+        raise ConfigError(f"{model_path}: the model was saved without a loss (not compiled), so it can predict "
+                          "but not be evaluated")
+    dataset = load_data(field, "command line", "--data")
+    x, y, source = dataset.x, dataset.y, dataset.source
+    if dataset.x_test is not None:
+        x, y, source = dataset.x_test, dataset.y_test, f"{dataset.source}, test split"
+    x, y = prepare_arrays(model, None, x, y, source=source)
+    logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    samples = sample_count(x)
+    if as_json:
+        click.echo(json.dumps({"model": str(model_path), "data": source, "samples": samples, "metrics": logs},
+                              indent=2))
+    else:
+        click.echo(f"{source} ({samples} samples): {format_logs(logs)}")
+
+
+@click.command("predict", short_help="Write a trained model's predictions for inputs to a .npy file.")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, metavar="OUT.npy", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the predictions: .npy, or .npz (one array per output, by name).")
+@click.option("--target", metavar="COLUMN", help="A .csv column to leave out (the target of a training file).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples per batch.")
+def predict_command(model_path: Path, input_path: Path, output: Path, target: str | None, batch_size: int) -> None:
+    """Run the model file MODEL on INPUT (.npy, .npz or .csv) and write the outputs.
+
+    INPUT is a .npy array, a .npz with x (or x_<input name> per input; any
+    targets in it are ignored), or a .csv whose columns are all inputs except
+    the --target column. A model with several outputs needs a .npz OUT.
+    """
+    import io
+
+    import numpy as np
+
+    from corelib import data
+    from corelib.errors import ConfigError
+    from corelib.models import load_model
+    from corelib.saving import _write_atomically
+    from corelib.spec_data import check_for_model
+
+    suffix = output.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ConfigError(f"-o/--output writes a .npy or .npz file. Received: {output}")
+    check_output_path(output, "-o/--output")
+    model = load_model(str(model_path), compile=False)
+    x = data.load_inputs(input_path, target=target)
+    check_for_model(model, x, None, str(input_path))
+    predictions = model.predict(x, batch_size=batch_size, verbose=0)
+    names = model.output_names
+    if isinstance(predictions, dict):
+        arrays = {n: predictions[n] for n in names}
+    elif isinstance(predictions, (list, tuple)):
+        arrays = dict(zip(names, predictions))
+    else:
+        arrays = {names[0]: predictions}
+    buf = io.BytesIO()
+    if suffix == ".npy":
+        if len(arrays) != 1:
+            raise ConfigError(f"the model has {len(arrays)} outputs {names}; write them to a .npz file "
+                              "(one array per output)")
+        np.save(buf, next(iter(arrays.values())), allow_pickle=False)
+    else:
+        np.savez(buf, **arrays)
+    _write_atomically(str(output), lambda fh: fh.write(buf.getvalue()))
+    shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
+    click.echo(f"Wrote predictions for {sample_count(x)} samples to {output}: {shapes}")
+
+
+@click.command("summary", short_help="Print the layers, shapes and parameters of a model file or spec.")
+@click.argument("path", metavar="MODEL|SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--input-shape", metavar="SHAPE", help="For a spec whose first layer has no input_shape (e.g. 8,8,1).")
+def summary_command(path: Path, input_shape: str | None) -> None:
+    """Print the summary of a model file or of a model spec (.yaml, .yml, .json):
+    each layer's output shape, parameter count and providing plugin."""
+    from corelib.compose import parse_shape
+    from corelib.errors import ConfigError
+
+    if path.suffix.lower() in _SPEC_SUFFIXES:
+        from corelib import spec as specs
+
+        spec = specs.load_spec(path)
+        model = specs.build_model(spec)
+        if not model.built:
+            if input_shape is None:
+                raise ConfigError(f"{path}: the first layer has no input_shape; pass --input-shape (e.g. 8,8,1)")
+            model.build([None, *parse_shape(input_shape, "--input-shape")])
+    else:
+        from corelib.models import load_model
+
+        model = load_model(str(path), compile=False)
+    model.summary(print_fn=click.echo)
