@@ -128,6 +128,10 @@ def Input(shape: Sequence[int | None] | None = None, batch_size: int | None = No
     return node.outputs[0]
 
 
+def _makes_mask(layer: Layer) -> bool:
+    return callable(getattr(layer, "compute_mask", None))
+
+
 def is_input_node(node: Node) -> bool:
     return isinstance(node.layer, InputLayer) and not node.inputs
 
@@ -163,6 +167,10 @@ class Plan:
             for node in self.nodes
         ]
         self._skip_ok: list[bool | None] = [None] * len(self.steps)
+        # Masking (padded time steps) costs nothing unless some layer makes a mask.
+        self.masking = any(_makes_mask(node.layer) for node in self.nodes)
+        self.mask_rules = [(getattr(node.layer, "accepts_mask", False), _makes_mask(node.layer),
+                            getattr(node.layer, "supports_masking", False)) for node in self.nodes]
 
     @staticmethod
     def _order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[Node]:
@@ -225,14 +233,17 @@ class Plan:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         backprops = []
-        for layer, ins, outs, multi_in, multi_out, _ in self.steps:
-            y, bp = layer.forward([vals[i] for i in ins] if multi_in else vals[ins[0]], training)
-            if multi_out:
-                for s, v in zip(outs, y):
-                    vals[s] = v
-            else:
-                vals[outs[0]] = y
-            backprops.append(bp)
+        if self.masking:
+            backprops = self._forward_masked(vals, training)
+        else:
+            for layer, ins, outs, multi_in, multi_out, _ in self.steps:
+                y, bp = layer.forward([vals[i] for i in ins] if multi_in else vals[ins[0]], training)
+                if multi_out:
+                    for s, v in zip(outs, y):
+                        vals[s] = v
+                else:
+                    vals[outs[0]] = y
+                backprops.append(bp)
         ys = [vals[s] for s in self.output_slots]
 
         def backprop(dys: list[np.ndarray]) -> None:
@@ -258,6 +269,31 @@ class Plan:
                         grads[s] = g if grads[s] is None else grads[s] + g
 
         return ys, backprop
+
+    def _forward_masked(self, vals: list, training: bool) -> list:
+        """The forward pass when some layer makes a mask (Embedding(mask_zero=True)...).
+
+        A layer with ``accepts_mask = True`` gets ``forward(x, training, mask=m)``;
+        its output mask is ``compute_mask(x, m)`` when it defines one, the input's
+        mask when ``supports_masking`` is set, and no mask otherwise.
+        """
+        masks: list[Any] = [None] * self.n_slots
+        backprops = []
+        for (layer, ins, outs, multi_in, multi_out, _), (accepts, makes, passes) in zip(self.steps, self.mask_rules):
+            x = [vals[i] for i in ins] if multi_in else vals[ins[0]]
+            m = [masks[i] for i in ins] if multi_in else masks[ins[0]]
+            has_mask = any(v is not None for v in m) if multi_in else m is not None
+            if accepts and has_mask:
+                y, bp = layer.forward(x, training, mask=m)
+            else:
+                y, bp = layer.forward(x, training)
+            out_mask = layer.compute_mask(x, m) if makes else (m if passes and not multi_in else None)
+            for k, s in enumerate(outs):
+                vals[s] = y[k] if multi_out else y
+                masks[s] = out_mask[k] if multi_out and isinstance(out_mask, list) else out_mask
+            backprops.append(bp)
+        self.last_masks = [masks[s] for s in self.output_slots]
+        return backprops
 
     def _call_without_dx(self, k: int, bp: Any, dy: Any) -> None:
         skip = self._skip_ok[k]

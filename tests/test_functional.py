@@ -262,3 +262,47 @@ def test_plot_model_writes_dot_and_png(tmp_path):
         utils.plot_model(model, tmp_path / "m.png")
         assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) in (["m.dot"], ["m.dot", "m.png"])
+
+
+class _MaskZeros(corelib.Layer):
+    """Test layer: passes x through and masks the time steps that are all zero."""
+
+    def forward(self, x, training=False):
+        return x, lambda dy, need_input_grad=True: dy
+
+    def compute_mask(self, x, mask=None):
+        return np.any(x != 0, axis=-1)
+
+
+class _MaskedSum(corelib.Layer):
+    """Test layer: sums over time only the steps the mask keeps."""
+
+    accepts_mask = True
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def forward(self, x, training=False, mask=None):
+        keep = np.ones(x.shape[:2], bool) if mask is None else mask
+        self.seen_mask = mask
+        y = (x * keep[..., None]).sum(axis=1)
+        return y, lambda dy, need_input_grad=True: np.repeat(dy[:, None, :], x.shape[1], 1) * keep[..., None]
+
+
+class _PassThrough(corelib.Layer):
+    supports_masking = True
+
+    def forward(self, x, training=False):
+        return x * 2, lambda dy, need_input_grad=True: dy * 2
+
+
+def test_masks_flow_from_the_layer_that_makes_them_to_the_layers_that_use_them():
+    seq = Input(shape=(4, 3))
+    summed = _MaskedSum()(_PassThrough()(_MaskZeros()(seq)))
+    model = models.Model(seq, summed)
+    x = np.ones((2, 4, 3), np.float32)
+    x[0, 2:] = 0.0
+    x[1, 1] = 0.0
+    out = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(out, [[4.0] * 3, [6.0] * 3])
+    np.testing.assert_array_equal(model.layers[-1].seen_mask, [[True, True, False, False], [True, False, True, True]])
