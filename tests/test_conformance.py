@@ -13,13 +13,13 @@ import json
 import numpy as np
 import pytest
 
-from corelib import activations, initializers, losses, metrics, optimizers, regularizers
-from corelib.layer import Parameter
+from corelib import activations, initializers, losses, regularizers
 from corelib.registry import get_registry
-from corelib.testing import check_activation, check_layer, check_loss
+from corelib.testing import check_activation, check_layer, check_loss, check_metric, check_optimizer
 
-# layer name -> list of (input shape with batch, constructor kwargs)
-LAYER_CASES: dict[str, list[tuple[tuple, dict]]] = {
+# layer name -> list of (input shape with batch, or a list of them, constructor kwargs)
+LAYER_CASES: dict[str, list[tuple[tuple | list, dict]]] = {
+    "InputLayer": [((3, 5), {"shape": (5,)}), ((2, 4, 3), {"shape": (4, 3)})],
     "Dense": [
         ((3, 4), {"units": 5}),
         ((2, 3, 4), {"units": 2, "activation": "tanh", "use_bias": False}),
@@ -30,6 +30,100 @@ LAYER_CASES: dict[str, list[tuple[tuple, dict]]] = {
     "Dropout": [((4, 6), {"rate": 0.4}), ((2, 3, 4), {"rate": 0.5, "noise_shape": [None, 1, 4]})],
     "Flatten": [((2, 3, 4), {}), ((2, 3, 4), {"data_format": "channels_first"})],
     "Reshape": [((2, 12), {"target_shape": [3, -1]})],
+    # merge layers take a list of input shapes (more cases in tests/test_merge_layers.py)
+    "Concatenate": [([(2, 3), (2, 4)], {}), ([(2, 3, 4), (2, 1, 4), (2, 2, 4)], {"axis": 1})],
+    "Add": [([(2, 3), (2, 3), (2, 3)], {})],
+    "Subtract": [([(2, 3, 2), (2, 3, 2)], {})],
+    "Multiply": [([(2, 3), (2, 3), (2, 3)], {})],
+    "Average": [([(2, 3), (2, 3)], {})],
+    "Maximum": [([(2, 3), (2, 3), (2, 3)], {})],
+    "Minimum": [([(2, 4), (2, 4)], {})],
+    "Dot": [([(2, 4), (2, 4)], {"axes": 1}), ([(2, 3, 4), (2, 4, 5)], {"axes": [2, 1], "normalize": True})],
+    # images and sequences (more cases in tests/test_conv_layers*.py, PyTorch in tests/kernels/test_conv*.py)
+    "Conv1D": [
+        ((2, 7, 3), {"filters": 4, "kernel_size": 3}),
+        ((2, 7, 4), {"filters": 2, "kernel_size": 3, "padding": "causal", "dilation_rate": 2, "groups": 2,
+                     "activation": "tanh"}),
+        ((1, 3, 6), {"filters": 2, "kernel_size": 2, "strides": 2, "padding": "same", "data_format": "channels_first"}),
+    ],
+    "Conv2D": [
+        ((2, 5, 6, 3), {"filters": 4, "kernel_size": 3}),
+        ((2, 5, 6, 4), {"filters": 4, "kernel_size": (3, 2), "strides": 2, "padding": "same", "groups": 2,
+                        "activation": "relu", "kernel_regularizer": "l2"}),
+        ((1, 2, 6, 5), {"filters": 3, "kernel_size": 2, "dilation_rate": 2, "data_format": "channels_first",
+                        "activation": "swish"}),
+        ((2, 3, 3, 2), {"filters": 3, "kernel_size": 1, "use_bias": False}),
+    ],
+    "MaxPooling1D": [((2, 7, 3), {}), ((2, 7, 3), {"pool_size": 3, "strides": 2, "padding": "same"})],
+    "MaxPooling2D": [
+        ((2, 5, 6, 3), {}),
+        ((1, 2, 5, 7), {"pool_size": (3, 2), "strides": (2, 1), "padding": "same", "data_format": "channels_first"}),
+    ],
+    "AveragePooling1D": [((2, 7, 3), {"pool_size": 3, "strides": 2, "padding": "same"})],
+    "AveragePooling2D": [((2, 5, 6, 3), {}), ((2, 5, 7, 2), {"pool_size": 3, "strides": 2, "padding": "same"})],
+    "GlobalMaxPooling1D": [((2, 5, 3), {}), ((2, 3, 5), {"data_format": "channels_first", "keepdims": True})],
+    "GlobalMaxPooling2D": [((2, 4, 5, 3), {}), ((2, 3, 4, 5), {"data_format": "channels_first", "keepdims": True})],
+    "GlobalAveragePooling1D": [((2, 5, 3), {}), ((2, 3, 5), {"data_format": "channels_first", "keepdims": True})],
+    "GlobalAveragePooling2D": [((2, 4, 5, 3), {"keepdims": True})],
+    "BatchNormalization": [
+        ((6, 3), {}),
+        ((4, 3, 3, 2), {"momentum": 0.9, "gamma_regularizer": "l2"}),
+        ((3, 3, 4, 2), {"axis": 1, "center": False}),
+        ((5, 4), {"scale": False, "epsilon": 0.1}),
+    ],
+    "ZeroPadding2D": [
+        ((2, 3, 4, 2), {}),
+        ((1, 2, 3, 4), {"padding": ((1, 0), (2, 3)), "data_format": "channels_first"}),
+    ],
+    "Cropping2D": [
+        ((2, 5, 6, 2), {"cropping": ((1, 2), (0, 3))}),
+        ((1, 2, 4, 5), {"cropping": 1, "data_format": "channels_first"}),
+    ],
+    "UpSampling2D": [
+        ((2, 3, 4, 2), {}),
+        ((1, 2, 3, 2), {"size": (1, 3), "data_format": "channels_first"}),
+        ((2, 3, 4, 2), {"size": (2, 3), "interpolation": "bilinear"}),
+    ],
+    "SpatialDropout1D": [((2, 5, 4), {"rate": 0.5})],
+    "SpatialDropout2D": [((2, 3, 4, 5), {"rate": 0.4}), ((2, 5, 3, 4), {"rate": 0.5, "data_format": "channels_first"})],
+    # sequences (torch checks and the multi-output cases, return_state and merge_mode=None,
+    # in tests/test_recurrent*.py)
+    "SimpleRNN": [
+        ((2, 4, 3), {"units": 3}),
+        ((2, 4, 3), {"units": 2, "activation": "relu", "return_sequences": True, "go_backwards": True,
+                     "recurrent_regularizer": "l2"}),
+    ],
+    "LSTM": [
+        ((2, 4, 3), {"units": 3}),
+        ((2, 3, 2), {"units": 2, "return_sequences": True, "dropout": 0.3,
+                     "recurrent_dropout": 0.4, "recurrent_activation": "hard_sigmoid"}),
+    ],
+    "GRU": [
+        ((2, 4, 3), {"units": 3, "return_sequences": True}),
+        ((2, 4, 3), {"units": 2, "reset_after": False, "go_backwards": True, "recurrent_dropout": 0.3}),
+    ],
+    "Bidirectional": [
+        ((2, 4, 3), {"layer": {"class_name": "LSTM", "config": {"units": 2, "return_sequences": True}}}),
+        ((2, 4, 3), {"layer": {"class_name": "GRU", "config": {"units": 2}}, "merge_mode": "mul"}),
+        ((2, 3, 2), {"layer": {"class_name": "SimpleRNN", "config": {"units": 2, "return_sequences": True}},
+                     "merge_mode": "sum"}),
+        ((2, 3, 2), {"layer": {"class_name": "GRU", "config": {"units": 2, "reset_after": False}},
+                     "merge_mode": "ave"}),
+    ],
+    "Embedding": [
+        ((3, 4), {"input_dim": 6, "output_dim": 3,
+                  "input_data": np.array([[0, 1, 5, 1], [2, 2, 3, 0], [4, 1, 0, 0]], dtype=np.int64)}),
+    ],
+    "TimeDistributed": [((2, 3, 4), {"layer": {"class_name": "Dense", "config": {"units": 2, "activation": "tanh"}}})],
+    "RepeatVector": [((2, 3), {"n": 4})],
+    # the dl-transformer plugin, when installed (PyTorch checks in plugins/dl-transformer/tests)
+    "LayerNormalization": [((3, 5), {}), ((2, 3, 4), {"axis": [1, 2], "gamma_initializer": "random_normal"})],
+    "MultiHeadAttention": [
+        ((2, 3, 4), {"num_heads": 2, "key_dim": 3}),
+        ([(2, 3, 4), (2, 5, 6), (2, 5, 3)], {"num_heads": 2, "key_dim": 2, "value_dim": 3, "dropout": 0.2}),
+    ],
+    "PositionalEmbedding": [((2, 3, 4), {"sequence_length": 5})],
+    "TransformerEncoder": [((2, 3, 4), {"intermediate_dim": 6, "num_heads": 2, "dropout": 0.1})],
 }
 
 
@@ -51,6 +145,10 @@ def _loss_data(kind: str, rng: np.random.Generator):
         return labels, logits
     if kind == "binary_logits":
         return rng.integers(0, 2, (n, 3)).astype(float), logits[:, :3]
+    if kind.startswith("ctc"):  # (n, T=6, 4 classes); labels 1..3 then -1 padding
+        y_true = np.array([[1, 2, 2], [3, -1, -1], [1, 3, -1], [-1, -1, -1], [2, 1, 3]][:n])
+        z = rng.standard_normal((n, 6, c))
+        return y_true, (z if kind == "ctc_logits" else np.exp(z) / np.exp(z).sum(-1, keepdims=True))
     # regression: |error| away from 0 (MAE's kink)
     target = rng.standard_normal((n, c))
     magnitude = np.where(rng.random((n, c)) < 0.5, rng.uniform(0.1, 0.8, (n, c)), rng.uniform(1.2, 2.5, (n, c)))
@@ -69,6 +167,7 @@ LOSS_CASES: dict[str, list[tuple[dict, str]]] = {
     "MeanSquaredError": [({}, "regression")],
     "MeanAbsoluteError": [({}, "regression")],
     "Huber": [({}, "regression"), ({"delta": 0.5}, "regression")],
+    "CTC": [({}, "ctc_probs"), ({"from_logits": True, "blank_index": 0}, "ctc_logits")],
 }
 
 
@@ -84,7 +183,11 @@ def test_layer_conformance(name):
     )
     cls = get_registry().get("layers", name)
     for shape, kwargs in LAYER_CASES[name]:
-        check_layer(cls, shape, **kwargs)
+        if "layer" in kwargs:  # wrappers: check_layer's own first argument is called `layer`
+            kwargs = dict(kwargs)
+            check_layer(cls(**kwargs), shape, input_data=kwargs.pop("input_data", None))
+        else:
+            check_layer(cls, shape, **kwargs)
 
 
 @pytest.mark.parametrize("name", _names("losses"))
@@ -108,49 +211,21 @@ def test_activation_conformance(name):
 
 @pytest.mark.parametrize("name", _names("optimizers"))
 def test_optimizer_conformance(name):
-    opt = optimizers.get(name)
-    cfg = json.loads(json.dumps(optimizers.serialize(opt)))
-    assert optimizers.deserialize(cfg).get_config() == opt.get_config()
-    opt = optimizers.deserialize({"class_name": name, "config": {"learning_rate": 0.05}})
-    params = [Parameter(np.full((3, 2), 2.0), "w"), Parameter(np.full((2,), -1.0), "b")]
-    start = sum(float((p.value**2).sum()) for p in params)
-    for _ in range(20):  # minimise 0.5 * ||p||^2, gradient p
-        for p in params:
-            p.grad[...] = p.value
-        opt.apply(params)
-    assert opt.iterations == 20
-    assert sum(float((p.value**2).sum()) for p in params) < start
-    state = opt.get_state()
-    twin = optimizers.deserialize(json.loads(json.dumps(optimizers.serialize(opt))))
-    copies = [Parameter(p.value.copy(), p.name) for p in params]
-    twin.set_state(copies, state)
-    for p, q in zip(params, copies):
-        p.grad[...] = p.value
-        q.grad[...] = q.value
-    opt.apply(params)
-    twin.apply(copies)
-    for p, q in zip(params, copies):
-        np.testing.assert_array_equal(p.value, q.value)
+    check_optimizer(name)
+    check_optimizer(name, learning_rate=0.05)
+
+
+def _metric_data(name: str):
+    """(y_true, y_pred) of the kind a metric expects: integer labels for the sparse ones."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 8)
+    y_pred = rng.uniform(0.05, 1.0, (8, 3))
+    return (labels if "sparse" in name.lower() else np.eye(3)[labels]), y_pred
 
 
 @pytest.mark.parametrize("name", _names("metrics"))
 def test_metric_conformance(name):
-    metric = metrics.get(name)
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, 8)
-    y_pred = rng.uniform(0.05, 1.0, (8, 3))
-    sparse = "sparse" in metrics.serialize(metric)["class_name"].lower()
-    y_true = labels if sparse else np.eye(3)[labels]
-    metric.update_state(y_true, y_pred)
-    first = metric.result()
-    assert isinstance(first, float) and np.isfinite(first)
-    metric.update_state(y_true, y_pred, sample_weight=np.ones(8))
-    assert metric.result() == pytest.approx(first)
-    metric.reset_state()
-    metric.update_state(y_true, y_pred)
-    assert metric.result() == pytest.approx(first)
-    again = metrics.deserialize(json.loads(json.dumps(metrics.serialize(metric))))
-    assert again.get_config() == metric.get_config()
+    check_metric(name, *_metric_data(name))
 
 
 @pytest.mark.parametrize("name", _names("initializers"))

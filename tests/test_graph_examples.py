@@ -31,7 +31,7 @@ def _train_from_cli(name, tmp_path):
     return result.stdout, models.load_model(out)
 
 
-@pytest.mark.parametrize("name", ["wine_two_branch", "digits_multihead"])
+@pytest.mark.parametrize("name", ["wine_two_branch", "digits_multihead", "digits_inception"])
 def test_spec_and_python_build_the_same_model(name):
     from_spec = spec.build_model(spec.load_spec(EXAMPLES / f"{name}.yaml"))
     from_python = _python_example(name).build_model()
@@ -68,3 +68,12 @@ def test_python_examples_run(capsys):
     _python_example("wine_two_branch").main()
     acc = float(re.search(r"test accuracy: ([0-9.]+)", capsys.readouterr().out).group(1))
     assert acc >= 0.9
+
+
+@pytest.mark.slow
+def test_digits_inception_reaches_97_percent_from_the_shell(tmp_path):
+    out, model = _train_from_cli("digits_inception", tmp_path)
+    (_, _), (x_test, y_test) = datasets.load_data("digits")
+    _, acc = model.evaluate(x_test, y_test, verbose=0)
+    assert acc >= 0.97
+    assert "Concatenate" in out and "branch_pool_proj[0][0]" in out  # the summary shows the block's wiring

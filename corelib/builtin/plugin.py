@@ -21,7 +21,49 @@ def register_layers(register: Register) -> None:
     from corelib.builtin.layers.dropout import Dropout
     from corelib.builtin.layers.reshaping import Flatten, Reshape
 
-    for cls in (Dense, Activation, Dropout, Flatten, Reshape):
+    from corelib.graph import InputLayer
+
+    for cls in (Dense, Activation, Dropout, Flatten, Reshape, InputLayer):
+        register(cls)
+
+    from corelib.builtin.layers.dot import Dot
+    from corelib.builtin.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+
+    for cls in (Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, Dot):
+        register(cls)
+
+    # images and sequences (issue 3); aliases are Keras's
+    from corelib.builtin.layers import global_pooling as gp
+    from corelib.builtin.layers import pooling as pl
+    from corelib.builtin.layers.batchnorm import BatchNormalization
+    from corelib.builtin.layers.conv import Conv1D, Conv2D
+    from corelib.builtin.layers.padding import Cropping2D, ZeroPadding2D
+    from corelib.builtin.layers.spatial_dropout import SpatialDropout1D, SpatialDropout2D
+    from corelib.builtin.layers.upsampling import UpSampling2D
+
+    register(Conv1D, aliases=("Convolution1D",))
+    register(Conv2D, aliases=("Convolution2D",))
+    register(pl.MaxPooling1D, aliases=("MaxPool1D",))
+    register(pl.MaxPooling2D, aliases=("MaxPool2D",))
+    register(pl.AveragePooling1D, aliases=("AvgPool1D",))
+    register(pl.AveragePooling2D, aliases=("AvgPool2D",))
+    register(gp.GlobalMaxPooling1D, aliases=("GlobalMaxPool1D",))
+    register(gp.GlobalMaxPooling2D, aliases=("GlobalMaxPool2D",))
+    register(gp.GlobalAveragePooling1D, aliases=("GlobalAvgPool1D",))
+    register(gp.GlobalAveragePooling2D, aliases=("GlobalAvgPool2D",))
+    for cls in (BatchNormalization, ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D):
+        register(cls)
+
+    # sequences (issue 4)
+    from corelib.builtin.layers.bidirectional import Bidirectional
+    from corelib.builtin.layers.embedding import Embedding
+    from corelib.builtin.layers.gru import GRU
+    from corelib.builtin.layers.lstm import LSTM
+    from corelib.builtin.layers.recurrent import SimpleRNN
+    from corelib.builtin.layers.repeat_vector import RepeatVector
+    from corelib.builtin.layers.time_distributed import TimeDistributed
+
+    for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding, TimeDistributed, RepeatVector):
         register(cls)
 
 
@@ -66,6 +108,10 @@ def register_losses(register: Register) -> None:
     register(m.MeanAbsoluteError, aliases=("mae", "MAE"))
     register(m.Huber, aliases=("huber_loss",))
 
+    from corelib.builtin.ctc import CTC
+
+    register(CTC)
+
 
 @hookimpl
 def register_optimizers(register: Register) -> None:
@@ -100,6 +146,7 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_callbacks(register: Register) -> None:
+    from corelib.builtin.callbacks.backup import BackupAndRestore
     from corelib.builtin.callbacks.csv_logger import CSVLogger
     from corelib.builtin.callbacks.early_stopping import EarlyStopping
     from corelib.builtin.callbacks.history import History
@@ -108,5 +155,5 @@ def register_callbacks(register: Register) -> None:
     from corelib.builtin.callbacks.terminate_on_nan import TerminateOnNaN
 
     for cls in (History, EarlyStopping, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau,
-                CSVLogger, ProgbarLogger):
+                CSVLogger, ProgbarLogger, BackupAndRestore):
         register(cls)
