@@ -196,7 +196,13 @@ def check_for_model(model: Any, x: Any, y: Any, source: str) -> None:
     for (label, arr, name), loss, shape in zip(targets, model.compiled_losses, _shapes(model.outputs)):
         arr = np.asarray(arr)
         which = f"output '{name}'" if name else "output"
-        if getattr(loss, "sparse_targets", False):
+        check_targets = getattr(loss, "check_targets", None)
+        if callable(check_targets):  # a loss whose targets are not shaped like the output (CTC)
+            try:
+                check_targets(arr, shape)
+            except DLError as exc:
+                raise DataError(f"{source}: {label}: {' '.join(str(exc).split())}") from None
+        elif getattr(loss, "sparse_targets", False):
             _check_labels(source, label, arr, which, shape)
         elif not _fits(arr.shape[1:], shape[1:]):
             raise DataError(f"{source}: {label} has targets of shape {arr.shape[1:]}, but the model's {which} "

@@ -1,0 +1,51 @@
+"""RepeatVector: (batch, features) -> (batch, n, features)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from corelib.builtin.layers.recurrent import _positive_int
+from corelib.errors import ShapeError
+from corelib.layer import Layer, Shape
+
+__all__ = ["RepeatVector"]
+
+
+class RepeatVector(Layer):
+    """Repeats the input n times along a new time axis (e.g. to feed a decoder RNN).
+
+    Args:
+        n: number of repetitions (a positive int).
+        **kwargs: name, input_shape, dtype, trainable (see `Layer`).
+
+    Input shape:
+        (batch_size, features).
+
+    Output shape:
+        (batch_size, n, features).
+    """
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n = _positive_int("RepeatVector", self.name, "n", n)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"RepeatVector '{self.name}' expects an input of rank 2 (batch, features), "
+                f"received shape {tuple(input_shape)}"
+            )
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, x: np.ndarray, training: bool = False):
+        y = np.repeat(x[:, None, :], self.n, axis=1)
+
+        def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+            return dy.sum(axis=1) if need_input_grad else None
+
+        return y, backprop
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n": self.n}
