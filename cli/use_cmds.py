@@ -55,7 +55,13 @@ def evaluate_command(model_path: Path, data: str, target: str | None, batch_size
               help="Where to write the predictions: .npy, or .npz (one array per output, by name).")
 @click.option("--target", metavar="COLUMN", help="A .csv column to leave out (the target of a training file).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples per batch.")
-def predict_command(model_path: Path, input_path: Path, output: Path, target: str | None, batch_size: int) -> None:
+@click.option("--decode", type=click.Choice(["none", "ctc", "ctc-beam"]), default="none", show_default=True,
+              help="For a model trained with the CTC loss: write label sequences (greedy or beam search), "
+                   "each row padded with -1.")
+@click.option("--beam-width", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Beams kept per step with --decode ctc-beam.")
+def predict_command(model_path: Path, input_path: Path, output: Path, target: str | None, batch_size: int,
+                    decode: str, beam_width: int) -> None:
     """Run the model file MODEL on INPUT (.npy, .npz or .csv) and write the outputs.
 
     INPUT is a .npy array, a .npz with x (or x_<input name> per input; any
@@ -76,10 +82,12 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
     if suffix not in (".npy", ".npz"):
         raise ConfigError(f"-o/--output writes a .npy or .npz file. Received: {output}")
     check_output_path(output, "-o/--output")
-    model = load_model(str(model_path), compile=False)
+    model = load_model(str(model_path), compile=decode != "none")
     x = data.load_inputs(input_path, target=target)
     check_for_model(model, x, None, str(input_path))
     predictions = model.predict(x, batch_size=batch_size, verbose=0)
+    if decode != "none":
+        predictions = _ctc_decoded(model, predictions, decode == "ctc", beam_width, model_path)
     names = model.output_names
     if isinstance(predictions, dict):
         arrays = {n: predictions[n] for n in names}
@@ -98,6 +106,19 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
     _write_atomically(str(output), lambda fh: fh.write(buf.getvalue()))
     shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
     click.echo(f"Wrote predictions for {sample_count(x)} samples to {output}: {shapes}")
+
+
+def _ctc_decoded(model, predictions, greedy: bool, beam_width: int, model_path: Path):
+    """Label sequences from a CTC model's outputs (the loss in the file gives the blank)."""
+    from corelib.ctc import ctc_decode
+    from corelib.errors import ConfigError
+
+    ctc = next((l for l in model.compiled_losses if hasattr(l, "blank_index")), None)
+    if ctc is None or isinstance(predictions, (dict, list, tuple)):
+        raise ConfigError(f"{model_path}: --decode ctc needs a one-output model trained with the CTC loss")
+    decoded, _ = ctc_decode(predictions, greedy=greedy, beam_width=beam_width, blank_index=ctc.blank_index,
+                            from_logits=ctc.from_logits)
+    return decoded
 
 
 @click.command("summary", short_help="Print the layers, shapes and parameters of a model file or spec.")

@@ -200,3 +200,34 @@ def test_evaluate_an_uncompiled_model_is_refused(run, tmp_path):
     np.savez(tmp_path / "d.npz", x=np.ones((3, 4)), y=np.ones((3, 2)))
     result = run("evaluate", "raw.dl", "--data", "d.npz")
     assert result.exit_code == 2 and "saved without a loss (not compiled)" in one_error_line(result)
+
+
+def test_predict_decodes_ctc_outputs_into_label_sequences(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from corelib import Input, layers, losses, models
+    from dl_cli.main import cli
+
+    x_in = Input(shape=(6, 3))
+    model = models.Model(x_in, layers.Dense(4, activation="softmax")(x_in))
+    model.compile(optimizer="sgd", loss=losses.get({"class_name": "CTC", "config": {"blank_index": 3}}))
+    model.save(tmp_path / "ctc.dl")
+    x = np.random.default_rng(0).standard_normal((5, 6, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = CliRunner().invoke(cli, ["predict", str(tmp_path / "ctc.dl"), str(tmp_path / "x.npy"),
+                                      "-o", str(tmp_path / "labels.npy"), "--decode", "ctc"])
+    assert result.exit_code == 0, result.output
+    labels = np.load(tmp_path / "labels.npy")
+    best = model.predict(x, verbose=0).argmax(-1)
+    for row, path in zip(labels, best):
+        merged = [c for i, c in enumerate(path) if c != 3 and (i == 0 or c != path[i - 1])]
+        assert list(row[row >= 0]) == merged and np.all(row[len(merged):] == -1)
+    plain = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    plain.compile(optimizer="sgd", loss="mse")
+    plain.save(tmp_path / "plain.dl")
+    np.save(tmp_path / "x2.npy", x[:, 0])
+    result = CliRunner().invoke(cli, ["predict", str(tmp_path / "plain.dl"), str(tmp_path / "x2.npy"),
+                                      "-o", str(tmp_path / "out.npy"), "--decode", "ctc"])
+    assert result.exit_code == 2 and "needs a one-output model trained with the CTC loss" in result.stderr
+    assert not (tmp_path / "out.npy").exists()
