@@ -163,6 +163,23 @@ def test_output_shapes_follow_keras():
         assert layer.compute_output_shape(shape) == expected, type(layer).__name__
 
 
+def test_large_column_matrices_fall_back_to_chunks(float64):
+    from corelib.kernels import conv as kconv
+
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((2, 16, 13, 2)), rng.standard_normal((2, 16, 13, 4))
+    layer = layers.Conv2D(4, 3, padding="same", activation="tanh")  # 416 rows: chunks of 128 and a ragged one
+    layer.ensure_built((None, 16, 13, 2))
+    whole = _grads(layer, x, dy)
+    previous = kconv._set_column_limits(0, 1)  # nothing kept whole; chunks of the minimum rows
+    try:
+        chunked = _grads(layer, x, dy)
+    finally:
+        kconv._set_column_limits(*previous)
+    for a, b in zip(whole[:2] + tuple(whole[2]), chunked[:2] + tuple(chunked[2])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_workspaces_are_reused_across_training_steps():
     corelib.set_seed(0)
     model = models.Sequential([

@@ -156,7 +156,7 @@ cdef void _forward(const Geom* g, const floating* x, const floating* w, const fl
         for r in range(m):
             memcpy(out + r * f, b, f * sizeof(floating))
         beta = 1
-    if direct:
+    if direct or rows < 1:
         rows = m
     r0 = 0
     while r0 < m:
@@ -204,7 +204,9 @@ cdef int _backward(const Geom* g, const floating* x, const floating* w, const fl
         return -1
     if dx != NULL and not direct:
         memset(dx, 0, g.n * g.h * g.w * g.c * sizeof(floating))
-    if direct:
+    if dw == NULL and dx == NULL:
+        return 0  # the caller sized no column chunk (rows is 0)
+    if direct or rows < 1:
         rows = m
     r0 = 0
     while r0 < m:

@@ -23,12 +23,16 @@ the caller passes (see `column_workspace`):
   images.
 
 Chosen by measurement on the 2-core build box (docs/benchmarks.md): for the
-benchmark CNN's layers the whole matrix was 10-25% faster per training step
-than 256 KiB - 2 MiB chunks (one large gemm uses BLAS's two threads better
-than many small ones), so chunks are the fallback only. A full-correlation
-data gradient (im2col of the padded dy with the flipped kernel) does 40% more
-flops than gemm + col2im for its second layer, and KH*KW shifted gemms with
-K = C each are poor for the small C of early layers.
+benchmark CNN's first layer and the Conv1D the whole matrix was 10-30% faster
+than 256 KiB - 2 MiB chunks, for its second layer -14% to +7%, and a whole
+training step with 1 MiB chunks 4% slower (one large gemm uses BLAS's two
+threads better than many small ones), so chunks are the fallback only. Hand
+loops instead of gemm for the first layer (K = 9) measured 2-4x slower. Not
+tried, by count: a full-correlation data gradient (im2col of the padded dy
+with the flipped kernel) needs 40% more flops and a 2.8x larger column
+matrix than gemm + col2im for the second layer; KH*KW shifted gemms with
+K = C each would run BLAS at its least efficient for the small C of early
+layers.
 
 Loops over samples are threaded only above the module's work threshold
 (see `_set_parallel_work` in _common.pxi): measured, threading im2col and
@@ -52,9 +56,22 @@ include "_conv_passes.pxi"
 # ---------------------------------------------------------------- workspace sizes
 
 cdef enum:
-    FULL_LIMIT = 64 << 20   # bytes up to which the whole column matrix is kept
-    CHUNK_BYTES = 1 << 20   # bytes of one chunk otherwise (about a core's L2 cache)
-    MIN_ROWS = 128          # fewer rows per gemm lose its efficiency
+    DEFAULT_FULL_LIMIT = 64 << 20  # bytes up to which the whole column matrix is kept
+    DEFAULT_CHUNK_BYTES = 1 << 20  # bytes of one chunk otherwise (about a core's L2 cache)
+    MIN_ROWS = 128                 # fewer rows per gemm lose its efficiency
+
+cdef Py_ssize_t FULL_LIMIT = DEFAULT_FULL_LIMIT
+cdef Py_ssize_t CHUNK_BYTES = DEFAULT_CHUNK_BYTES
+
+
+def _set_column_limits(Py_ssize_t full_limit=-1, Py_ssize_t chunk_bytes=-1) -> tuple:
+    """Set the defaults of `column_workspace` (-1: the built-in ones); returns
+    the previous pair. For measurements and tests."""
+    global FULL_LIMIT, CHUNK_BYTES
+    previous = (FULL_LIMIT, CHUNK_BYTES)
+    FULL_LIMIT = DEFAULT_FULL_LIMIT if full_limit < 0 else full_limit
+    CHUNK_BYTES = DEFAULT_CHUNK_BYTES if chunk_bytes < 0 else chunk_bytes
+    return previous
 
 
 def column_workspace(Py_ssize_t rows, Py_ssize_t row_length, Py_ssize_t groups=1,
@@ -337,7 +354,7 @@ def conv2d_backward(x, w, dy, dx, dw, db, strides=(1, 1), padding=(0, 0, 0, 0), 
                                <double*>dwp, <double*>dbp, <double*>cp, ready, <double*>dcp, rows, whole,
                                direct)
     if status < 0:
-        raise MemoryError(f"{fn}: out of memory for the bias-gradient accumulator")
+        raise MemoryError(f"{fn}: out of memory for the gradient accumulators")
     return None
 
 

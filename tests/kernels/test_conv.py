@@ -70,6 +70,8 @@ CASES_2D = [
     (2, 9, 11, 2, 3, 3, 3, (1, 1), "valid", (2, 3), 1),  # dilation
     (2, 10, 9, 3, 3, 2, 2, (2, 1), "same", (2, 1), 1),
     (2, 5, 5, 6, 3, 3, 4, (1, 1), "same", (1, 1), 2),  # groups
+    (3, 9, 8, 1, 3, 3, 5, (1, 1), "same", (1, 1), 1),  # the first layer of an image model: K = 9
+    (2, 9, 8, 1, 3, 3, 5, (2, 2), "valid", (2, 1), 1),
     (2, 5, 7, 4, 1, 1, 6, (1, 1), "valid", (1, 1), 1),  # 1x1: x is the column matrix
     (1, 5, 7, 4, 1, 1, 6, (1, 1), "valid", (1, 1), 2),
 ]
@@ -191,6 +193,18 @@ def test_backward_parts_are_independent_and_accumulate():
         conv.conv2d_backward(x, w, dy, None, dw, db, padding=pads)
     np.testing.assert_allclose(dw, 2 * dw_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(db, 2 * db_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_bias_gradient_alone_returns():
+    # Regression: with neither dx nor dw no column chunk is sized, and the
+    # row loop used to step by 0 rows forever.
+    rng = np.random.default_rng(7)
+    x, w, dy = rng.standard_normal((2, 5, 5, 3)), rng.standard_normal((3, 3, 3, 4)), rng.standard_normal((2, 3, 3, 4))
+    db = np.zeros(4)
+    conv.conv2d_backward(x, w, dy, None, None, db)
+    conv.conv1d_backward(x[:, 0], w[0], dy[:, 0], None, None, db)
+    np.testing.assert_allclose(db, dy.sum((0, 1, 2)) + dy[:, 0].sum((0, 1)), rtol=1e-12)
+    conv.conv2d_backward(x, w, dy, None, None, None)  # nothing at all
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Global pooling: the max or mean over all steps / pixels, per channel.
 
-GlobalMaxPooling1D/2D and GlobalAveragePooling1D/2D. Each is one NumPy
-reduction over the (batch, positions, channels) view, vectorized; the max
-keeps its argmax for the backward pass.
+GlobalMaxPooling1D/2D and GlobalAveragePooling1D/2D, on the kernels of
+`corelib.kernels.global_pooling` over the (batch, positions, channels) view;
+the max keeps its argmax for the backward pass.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from corelib.builtin.layers import _spatial as sp
 from corelib.builtin.layers._workspace import Workspaces
 from corelib.errors import ShapeError
+from corelib.kernels import global_pooling as _k
 from corelib.layer import Layer, Shape
 
 __all__ = ["GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
@@ -52,27 +53,25 @@ class _GlobalPooling(Layer):
         shape = x.shape
         first = self.data_format == "channels_first"
         n, c = shape[0], shape[1] if first else shape[-1]
-        axis = 2 if first else 1
         x3 = x.reshape(n, c, -1) if first else x.reshape(n, -1, c)
-        count = x3.shape[axis]
         out_shape = self.compute_output_shape(shape)
         slot = self._ws.acquire() if training else -1
+        y = self.buffer(("y", slot), (n, c), dtype) if training else np.empty((n, c), dtype)
         if self.kind == "max":
-            where = np.expand_dims(np.argmax(x3, axis=axis), axis)
-            y = np.take_along_axis(x3, where, axis)
+            where = self.buffer(("argmax", slot), (n, c), np.int32) if training else np.empty((n, c), np.int32)
+            _k.global_max_pool_forward(x3, y, where, first)
         else:
-            y = np.mean(x3, axis=axis, keepdims=True)
+            _k.global_avg_pool_forward(x3, y, first)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
             if not need_input_grad:
                 return None
-            dy3 = np.expand_dims(dy.reshape(n, c), axis)
+            dy2 = dy.reshape(n, c)
             dx = self.buffer(("dx", slot), x3.shape, dtype) if training else np.empty(x3.shape, dtype)
             if self.kind == "max":
-                dx.fill(0)
-                np.put_along_axis(dx, where, dy3, axis)
+                _k.global_max_pool_backward(dy2, where, dx, first)
             else:
-                np.multiply(dy3, 1.0 / count, out=dx)
+                _k.global_avg_pool_backward(dy2, dx, first)
             return dx.reshape(shape)
 
         if training:

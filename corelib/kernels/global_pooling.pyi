@@ -1,0 +1,16 @@
+"""Type stubs for the compiled corelib.kernels.global_pooling."""
+
+import numpy as np
+
+__all__ = ["global_avg_pool_forward", "global_avg_pool_backward", "global_max_pool_forward",
+           "global_max_pool_backward"]
+
+def global_avg_pool_forward(x: np.ndarray, out: np.ndarray, channels_first: bool = False) -> np.ndarray: ...
+def global_avg_pool_backward(dy: np.ndarray, dx: np.ndarray, channels_first: bool = False) -> None: ...
+def global_max_pool_forward(
+    x: np.ndarray, out: np.ndarray, argmax: np.ndarray, channels_first: bool = False
+) -> np.ndarray: ...
+def global_max_pool_backward(
+    dy: np.ndarray, argmax: np.ndarray, dx: np.ndarray, channels_first: bool = False
+) -> None: ...
+def _set_parallel_work(work: int = -1) -> int: ...
