@@ -5,6 +5,8 @@ Environment switches:
                      (the test suite runs once on such a build in CI).
   DL_NO_OPENMP=1     build without OpenMP even where the compiler has it.
   DL_NO_MVEC=1       do not vectorize exp/log/tanh/erf through glibc's libmvec.
+  DL_KERNELS=a,b     (development) build only these kernel modules, e.g.
+                     DL_KERNELS=ctc python setup.py build_ext --inplace
 """
 import os
 import sys
@@ -18,6 +20,9 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
 KERNELS = sorted((HERE / "corelib" / "kernels").glob("*.pyx"))
+if os.environ.get("DL_KERNELS"):
+    _only = set(os.environ["DL_KERNELS"].split(","))
+    KERNELS = [pyx for pyx in KERNELS if pyx.stem in _only]
 # The build switches the current .c/.so files were built with: changing one
 # must regenerate and recompile them, which timestamps alone would not trigger.
 FLAVOUR_FILE = HERE / "build" / "dl-kernels-flavour"

@@ -14,11 +14,7 @@ softmax cross-entropy from logits:
 --profile adds, per case, where dl's step time goes: each layer's forward and
 backward, the loss and the optimizer, timed over the same steps.
 
---settle S sleeps S seconds (untimed) before each block: both libraries'
-thread pools spin for a while after a call (OpenBLAS's for up to ~0.1 s),
-and a block that starts while the other library's threads still spin is
-slowed by them. 0 gives the plain interleaving of bench_mlp.py; the default
-0.25 lets each block start from idle threads, as a user's program would.
+--settle S is the untimed pause before each block (see _interleave.py).
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _interleave import pin_threads, time_steps  # noqa: E402
+from _interleave import compare, pin_threads  # noqa: E402
 
 
 def _dl_model(kind: str):
@@ -98,31 +94,6 @@ def build_pair(kind: str, batch: int, torch_format: str, seed: int = 0):
     return dl_step, torch_step, model, x, y
 
 
-def compare_settled(ours, peer, *, steps: int, rounds: int, settle: float, warmup: int = 5) -> dict:
-    """_interleave.compare with an untimed pause of `settle` seconds before each block."""
-    import statistics
-
-    for _ in range(warmup):
-        ours()
-        peer()
-    ratios, ours_t, peer_t = [], [], []
-    for _ in range(rounds):
-        time.sleep(settle)
-        a = time_steps(ours, steps)
-        time.sleep(settle)
-        b = time_steps(peer, steps)
-        ours_t.append(a)
-        peer_t.append(b)
-        ratios.append(b / a)
-    return {
-        "ratio_median": statistics.median(ratios),
-        "ratio_min": min(ratios),
-        "ratio_max": max(ratios),
-        "ours_step_s": statistics.median(ours_t) / steps,
-        "peer_step_s": statistics.median(peer_t) / steps,
-    }
-
-
 def profile_step(model, x, y, steps: int) -> dict:
     """Milliseconds per step in each layer's forward and backward, the loss
     and the optimizer (the training loop's own work, done by hand here)."""
@@ -182,7 +153,7 @@ def main() -> None:
         if args.only not in name:
             continue
         ours, peer, model, x, y = build_pair(kind, batch, fmt)
-        r = compare_settled(ours, peer, steps=steps, rounds=args.rounds, settle=args.settle)
+        r = compare(ours, peer, steps=steps, rounds=args.rounds, settle=args.settle)
         r["dl_samples_per_s"] = batch / r["ours_step_s"]
         r["torch_samples_per_s"] = batch / r["peer_step_s"]
         if args.profile and (fmt != "nchw" or kind == "conv1d"):

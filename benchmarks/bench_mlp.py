@@ -68,13 +68,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--settle", type=float, default=0.25, help="untimed pause before each block (seconds)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pin_threads(args.threads)
     results = {}
     for name, (sizes, batch, steps) in CASES.items():
         ours, peer = build_pair(sizes, batch)
-        r = compare(ours, peer, steps=steps, rounds=args.rounds)
+        r = compare(ours, peer, steps=steps, rounds=args.rounds, settle=args.settle)
         r["dl_samples_per_s"] = batch / r["ours_step_s"]
         r["torch_samples_per_s"] = batch / r["peer_step_s"]
         results[name] = r

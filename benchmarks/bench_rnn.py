@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--settle", type=float, default=0.25, help="untimed pause before each block (seconds)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pin_threads(args.threads)
@@ -99,7 +100,7 @@ def main() -> None:
     results = {}
     for name, (build, steps) in cases.items():
         ours, peer = build()
-        r = compare(ours, peer, steps=steps, rounds=args.rounds)
+        r = compare(ours, peer, steps=steps, rounds=args.rounds, settle=args.settle)
         results[name] = r
         if not args.json:
             print(f"{name}: dl {r['ours_step_s'] * 1e3:.2f} ms/step, torch {r['peer_step_s'] * 1e3:.2f} ms/step, "
