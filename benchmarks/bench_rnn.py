@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--settle", type=float, default=0.25, help="untimed pause before each block (seconds)")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this (lstm, gru, ctc)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pin_threads(args.threads)
@@ -99,6 +100,8 @@ def main() -> None:
     }
     results = {}
     for name, (build, steps) in cases.items():
+        if args.only not in name:
+            continue
         ours, peer = build()
         r = compare(ours, peer, steps=steps, rounds=args.rounds, settle=args.settle)
         results[name] = r
