@@ -21,18 +21,25 @@ class StopOnInterrupt(Callback):
         super().__init__()
         self._echo = echo
         self._previous: Any = None
+        self._distributed = False
 
     def on_train_begin(self, logs=None):
+        from corelib.distribute import get_strategy
+
+        self._distributed = get_strategy().num_replicas_in_sync > 1
         try:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread: leave Ctrl-C as it is
             self._previous = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.model.interrupted:
+        if self.model.interrupted or getattr(self.model, "_interrupt_requested", False):
             self.restore()
             raise KeyboardInterrupt
-        self.model.interrupted = self.model.stop_training = True
+        if self._distributed:  # the ranks agree at the next step's all-reduce, so all stop after the same step
+            self.model._interrupt_requested = True
+        else:
+            self.model.interrupted = self.model.stop_training = True
         self._echo("Interrupted: finishing the current step and saving a checkpoint "
                    "(press Ctrl-C again to stop at once)")
 

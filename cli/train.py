@@ -64,15 +64,34 @@ def train_command(ctx: click.Context, spec_path: Path, data: str | None, target:
     Ctrl-C finishes the current step, writes a checkpoint and exits with code
     130; run the same command with --resume to continue exactly where it
     stopped (the same final weights as a run never interrupted).
+
+    Under `mpiexec -n N` (with the dl-mpi plugin) the N processes train the
+    model together, data-parallel; rank 0 alone prints and writes files.
     """
+    from corelib import distribute
+
+    if checkpoint_freq is not None and checkpoint_dir is None:
+        raise click.UsageError("--checkpoint-freq needs --checkpoint-dir")
+    strategy = distribute.get_strategy()
+    with strategy.guard("dl train"):  # several processes: one failing stops them all
+        code = _train(strategy.is_chief, **ctx.params)
+    if code:
+        ctx.exit(code)
+
+
+def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, epochs: int | None,
+           batch_size: int | None, optimizer: str | None, learning_rate: float | None, loss: str | None,
+           metrics: tuple[str, ...], validation_split: float | None, seed: int | None, output: Path | None,
+           checkpoint_dir: Path | None, checkpoint_freq: str | int | None, resume: bool,
+           log_path: Path | None, plot_path: Path | None, quiet: bool) -> int:
+    """The command's work; returns the exit code. Only the chief (rank 0 of a
+    distributed run; always, in one process) prints and writes files."""
     import corelib
     from corelib import spec as specs
     from corelib.builtin.callbacks.backup import BackupAndRestore
     from corelib.errors import ConfigError
     from dl_cli._training_callbacks import EpochCSVLogger, ResumeNotice, StopOnInterrupt
 
-    if checkpoint_freq is not None and checkpoint_dir is None:
-        raise click.UsageError("--checkpoint-freq needs --checkpoint-dir")
     metric_names = [m.strip() for item in metrics for m in item.split(",") if m.strip()] or None
     spec = specs.load_spec(spec_path)
     spec = specs.with_overrides(spec, data=data, target=target, epochs=epochs, batch_size=batch_size, seed=seed,
@@ -82,8 +101,9 @@ def train_command(ctx: click.Context, spec_path: Path, data: str | None, target:
     destination = t.output if t.output is not None else Path.cwd() / f"{spec_path.stem}.dl"
     backup_dir = checkpoint_dir if checkpoint_dir is not None else destination.with_suffix(".checkpoint")
     for flag, path in (("--output", destination), ("--log", log_path), ("--plot", plot_path)):
-        check_output_path(path, flag)
-    if plot_path is not None:
+        if chief:
+            check_output_path(path, flag)
+    if plot_path is not None and chief:
         from corelib.history_plot import check_matplotlib
 
         if plot_path.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -91,11 +111,11 @@ def train_command(ctx: click.Context, spec_path: Path, data: str | None, target:
         check_matplotlib()
     backup = BackupAndRestore(backup_dir, save_freq=(checkpoint_freq or "epoch") if checkpoint_dir else False,
                               delete_checkpoint=False)
-    if Path(backup.path).exists() and not resume:
+    if chief and Path(backup.path).exists() and not resume:
         raise ConfigError(f"{backup_dir} holds the checkpoint of an earlier run: pass --resume to continue it, "
                           f"or delete {backup.path} to start again")
-    echo = (lambda text: None) if quiet else click.echo
-    if resume and not Path(backup.path).exists():
+    echo = (lambda text: None) if quiet or not chief else click.echo
+    if chief and resume and not Path(backup.path).exists():
         click.echo(f"No checkpoint in {backup_dir}; starting from the beginning", err=True)
 
     if t.seed is not None:
@@ -109,39 +129,45 @@ def train_command(ctx: click.Context, spec_path: Path, data: str | None, target:
     x_test, y_test = (None, None) if dataset.x_test is None else \
         specs.prepare_arrays(model, spec, dataset.x_test, dataset.y_test, source=f"{dataset.source}, test split")
 
-    csv_logger = EpochCSVLogger(log_path) if log_path is not None else None
-    interrupt = StopOnInterrupt(lambda text: click.echo(text, err=True))
+    csv_logger = EpochCSVLogger(log_path) if log_path is not None and chief else None
+    interrupt = StopOnInterrupt((lambda text: click.echo(text, err=True)) if chief else (lambda text: None))
     callbacks = [backup, ResumeNotice(backup, csv_logger, echo), interrupt] + ([csv_logger] if csv_logger else [])
-    if not quiet:
+    if not quiet and chief:
         model.summary(print_fn=click.echo)
         click.echo(f"Training on {dataset.source}: {sample_count(dataset.x)} samples, {t.epochs} epoch(s), "
                    f"batch size {t.batch_size}")
-    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    verbose = 0 if quiet or not chief else (1 if sys.stdout.isatty() else 2)
     try:
         model.fit(x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
                   shuffle=t.shuffle, verbose=verbose, callbacks=callbacks)
     finally:
         interrupt.restore()
     if model.interrupted:
-        click.echo(f"Saved a checkpoint to {backup.path}; run the same command with --resume to continue", err=True)
-        ctx.exit(130)
+        if chief:
+            click.echo(f"Saved a checkpoint to {backup.path}; run the same command with --resume to continue",
+                       err=True)
+        return 130
 
-    model.save(str(destination))
-    Path(backup.path).unlink(missing_ok=True)
-    _remove_if_empty(backup_dir)
-    if plot_path is not None:
+    if chief:
+        model.save(str(destination))
+        Path(backup.path).unlink(missing_ok=True)
+        _remove_if_empty(backup_dir)
+    if plot_path is not None and chief:
         from corelib.history_plot import plot_history
 
         plot_history(backup.history, plot_path, title=spec.name or spec_path.stem)
     if x_test is not None:
         logs = model.evaluate(x_test, y_test, batch_size=t.batch_size, verbose=0, return_dict=True)
-        click.echo(f"test ({sample_count(dataset.x_test)} samples): {format_logs(logs)}")
-    else:
+        if chief:
+            click.echo(f"test ({sample_count(dataset.x_test)} samples): {format_logs(logs)}")
+    elif chief:
         last = {k: v[-1] for k, v in backup.history.items() if v}
         val = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
         label, logs = ("validation", val) if val else ("train", last)
         click.echo(f"{label}: {format_logs(logs)}")
-    click.echo(f"Saved model to {destination}")
+    if chief:
+        click.echo(f"Saved model to {destination}")
+    return 0
 
 
 def _remove_if_empty(directory: Path) -> None:

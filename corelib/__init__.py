@@ -44,6 +44,7 @@ _SUBMODULES = frozenset(
         "config",
         "data",
         "datasets",
+        "distribute",
         "initializers",
         "kernels",
         "layers",

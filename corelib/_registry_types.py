@@ -22,6 +22,7 @@ KINDS = (
     "regularizers",
     "callbacks",
     "datasets",
+    "strategies",
 )
 _SINGULAR = {
     "layers": "layer",
@@ -33,6 +34,7 @@ _SINGULAR = {
     "regularizers": "regularizer",
     "callbacks": "callback",
     "datasets": "dataset",
+    "strategies": "strategy",
 }
 _BY_SINGULAR = {v: k for k, v in _SINGULAR.items()}
 

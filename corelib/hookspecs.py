@@ -82,6 +82,18 @@ def register_datasets(register: Register) -> None:
 
 
 @hookspec
+def register_strategies(register: Register) -> None:
+    """Register distribution strategies: `corelib.distribute.Strategy` subclasses,
+    ``register(cls, name=None, aliases=())``.
+
+    A strategy whose classmethod ``detect(environ)`` returns True for the
+    process's environment (dl-mpi's: started by ``mpiexec`` with more than
+    one process) is used by fit, evaluate and predict without being asked;
+    see `corelib.distribute`.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add click commands to the ``dl`` command group: ``cli.add_command(cmd)``.
 

@@ -19,6 +19,8 @@ from corelib.batching import batch_slices, class_weights, split_validation
 from corelib.callbacks import Callback, CallbackList
 from corelib.compile_utils import CompiledLosses
 from corelib.container import LayerContainer
+from corelib.data_parallel import replicas_for
+from corelib.distribute import collective
 from corelib.errors import ConfigError, DataError
 from corelib.layer import Layer
 from corelib.model_io import ModelIO
@@ -200,6 +202,7 @@ class BaseModel(ModelIO, LayerContainer):
 
     # -- fit ----------------------------------------------------------------------
 
+    @collective("fit")
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
@@ -212,6 +215,8 @@ class BaseModel(ModelIO, LayerContainer):
         taken from the end of the data before shuffling, verbose "auto"
         (a progress bar on a terminal, one line per epoch otherwise). x and y
         are arrays, or lists / dicts of arrays for several inputs / outputs.
+        Under a distribution strategy (`corelib.distribute`) every replica
+        calls fit with the same data and trains on its share of each batch.
         """
         if kwargs:
             raise ConfigError(f"fit() got unexpected keyword arguments: {sorted(kwargs)}")
@@ -235,6 +240,9 @@ class BaseModel(ModelIO, LayerContainer):
         if steps_per_epoch is not None:
             steps = min(steps, positive_int(steps_per_epoch, "steps_per_epoch"))
         verbose = resolve_verbose(verbose)
+        replicas = replicas_for(self)
+        if replicas is not None and not replicas.strategy.is_chief:
+            verbose = 0
         cbs = self._callback_list(callbacks, verbose, add_history=True)
         cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
                         "batch_size": batch_size, "samples": n})
@@ -242,6 +250,8 @@ class BaseModel(ModelIO, LayerContainer):
         self._resume_point = None
         params = self.trainable_weights
         cbs.on_train_begin()
+        if replicas is not None:  # the chief's weights, optimizer and random state (or checkpoint) for all
+            replicas.begin_fit()
         resume, self._resume_point = self._resume_point, None
         epoch_logs: dict = {}
         for epoch in range(resume.epoch if resume is not None else int(initial_epoch), epochs):
@@ -260,9 +270,12 @@ class BaseModel(ModelIO, LayerContainer):
                 if step < skip:
                     continue
                 cbs.on_train_batch_begin(step)
-                xb = [a[idx] for a in xs]
-                loss = self._train_step(xb, [a[idx] for a in ys], None if sw is None else sw[idx], params)
-                compiled.add_loss(loss, xb[0].shape[0])
+                if replicas is None:
+                    xb = [a[idx] for a in xs]
+                    loss = self._train_step(xb, [a[idx] for a in ys], None if sw is None else sw[idx], params)
+                    compiled.add_loss(loss, xb[0].shape[0])
+                else:
+                    replicas.train_batch(xs, ys, sw, idx)
                 if want_logs:
                     batch_logs = compiled.logs()
                 cbs.on_train_batch_end(step, batch_logs)
@@ -299,6 +312,9 @@ class BaseModel(ModelIO, LayerContainer):
     # -- evaluate / predict -------------------------------------------------------
 
     def _evaluate_arrays(self, xs, ys, sw, batch_size: int, prefix: str = "") -> dict:
+        replicas = replicas_for(self)
+        if replicas is not None:
+            return replicas.evaluate(xs, ys, sw, batch_size, prefix)
         compiled = self._compiled
         compiled.reset()
         for idx in batch_slices(xs[0].shape[0], batch_size):
@@ -307,6 +323,7 @@ class BaseModel(ModelIO, LayerContainer):
             compiled.add_loss(loss, xb[0].shape[0])
         return compiled.logs(prefix)
 
+    @collective("evaluate")
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: int | str = "auto", sample_weight: Any = None, steps: int | None = None,
                  callbacks: Sequence[Callback] | None = None, return_dict: bool = False):
@@ -316,19 +333,28 @@ class BaseModel(ModelIO, LayerContainer):
         batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         cbs = self._callback_list(callbacks, 0, add_history=False)
         cbs.on_test_begin()
+        replicas = replicas_for(self)
+        if replicas is not None:
+            replicas.broadcast_weights()  # the chief's weights: identical results on every replica
         logs = self._evaluate_arrays(xs, ys, sw, batch_size)
         cbs.on_test_end(logs)
-        if resolve_verbose(verbose):
+        if resolve_verbose(verbose) and (replicas is None or replicas.strategy.is_chief):
             from corelib.builtin.callbacks.progbar import format_logs
 
             print(f"evaluate - {xs[0].shape[0]} samples - {format_logs(logs)}", file=sys.stdout)
         return self._result(logs, return_dict)
 
+    @collective("predict")
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
         """The model's outputs for `x`, computed batch by batch (one array per output)."""
         xs = self._prepare_x(x)
         batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        replicas = replicas_for(self)  # under a strategy each replica predicts its part; all return everything
+        outs = replicas.predict(xs, batch_size) if replicas is not None else None
+        return self._pack_outputs(outs if outs is not None else self._predict_arrays(xs, batch_size))
+
+    def _predict_arrays(self, xs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
         n = xs[0].shape[0]
         outs: list[np.ndarray] | None = None
         for idx in batch_slices(n, batch_size):
@@ -337,10 +363,11 @@ class BaseModel(ModelIO, LayerContainer):
                 outs = [np.empty((n,) + y.shape[1:], dtype=y.dtype) for y in ys]
             for out, y in zip(outs, ys):
                 out[idx] = y
-        return self._pack_outputs(outs)
+        return outs
 
     # -- single batches -------------------------------------------------------------
 
+    @collective("train_on_batch")
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: dict | None = None, return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics)."""
@@ -348,12 +375,20 @@ class BaseModel(ModelIO, LayerContainer):
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
         sw = self._with_class_weight(ys, sw, class_weight)
         compiled.reset()
-        compiled.add_loss(self._train_step(xs, ys, sw, self.trainable_weights), 1)
+        replicas = replicas_for(self)
+        if replicas is None:
+            compiled.add_loss(self._train_step(xs, ys, sw, self.trainable_weights), 1)
+        else:
+            replicas.ensure_ready()
+            replicas.train_batch(xs, ys, sw, slice(0, xs[0].shape[0]))
         return self._result(compiled.logs(), return_dict)
 
+    @collective("test_on_batch")
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
         compiled = self._require_compiled("test_on_batch")
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+        if replicas_for(self) is not None:
+            return self._result(self._evaluate_arrays(xs, ys, sw, xs[0].shape[0]), return_dict)
         compiled.reset()
         compiled.add_loss(self._test_step(xs, ys, sw), 1)
         return self._result(compiled.logs(), return_dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from corelib.callbacks import Callback
+from corelib.distribute import is_chief
 from corelib.errors import ConfigError
 
 
@@ -20,6 +21,8 @@ class BackupAndRestore(Callback):
     was not. When the model's `interrupted` flag ends fit (Ctrl-C in `dl
     train`), a checkpoint of the exact step is written. The file is
     ``backup_dir/checkpoint.dl``, a model file that `load_model` also reads.
+    Under a distribution strategy (`corelib.distribute`) only the chief reads
+    and writes it; fit gives the other replicas the restored state.
 
     Args:
         backup_dir: the directory of the checkpoint (created when needed).
@@ -59,6 +62,8 @@ class BackupAndRestore(Callback):
         from corelib.checkpoint import read_checkpoint
 
         self.history, self.resumed_from, self._since_save = {}, None, 0
+        if not is_chief():  # under a distribution strategy the chief reads, writes and broadcasts
+            return
         _remove_stale_temporaries(self.backup_dir)
         if not os.path.exists(self.path):
             return
@@ -90,7 +95,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if getattr(self.model, "interrupted", False):
             self._save()
-        elif self.delete_checkpoint and os.path.exists(self.path):
+        elif self.delete_checkpoint and is_chief() and os.path.exists(self.path):
             os.unlink(self.path)
             try:
                 os.rmdir(self.backup_dir)  # only when nothing else is in it
@@ -101,8 +106,9 @@ class BackupAndRestore(Callback):
         from corelib.checkpoint import capture_state, save_checkpoint
 
         epoch, step = self._position
-        os.makedirs(self.backup_dir, exist_ok=True)
-        save_checkpoint(self.model, self.path, capture_state(self.model, epoch, step, self.params, self.history))
+        if is_chief():  # under a distribution strategy every replica holds the same state; one writes it
+            os.makedirs(self.backup_dir, exist_ok=True)
+            save_checkpoint(self.model, self.path, capture_state(self.model, epoch, step, self.params, self.history))
         self._since_save = 0
 
 

@@ -6,6 +6,7 @@ import csv
 import os
 
 from corelib.callbacks import Callback
+from corelib.distribute import is_chief
 
 
 class CSVLogger(Callback):
@@ -27,12 +28,16 @@ class CSVLogger(Callback):
         self._keys: list[str] | None = None
 
     def on_train_begin(self, logs=None):
+        if not is_chief():  # under a distribution strategy only the chief writes
+            return
         has_header = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self._file = open(self.filename, "a" if self.append else "w", newline="")
         self._keys = None
         self._has_header = has_header
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._file is None:
+            return
         logs = logs or {}
         if self._keys is None:
             self._keys = sorted(logs)

@@ -6,6 +6,7 @@ import sys
 
 from corelib.builtin.callbacks._monitor import Monitor
 from corelib.callbacks import Callback
+from corelib.distribute import is_chief
 
 
 class EarlyStopping(Callback):
@@ -61,10 +62,10 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.stopped_epoch > 0 and self.verbose > 0:
+        if self.stopped_epoch > 0 and self.verbose > 0 and is_chief():
             print(f"Epoch {self.stopped_epoch + 1}: early stopping", file=sys.stderr)
         if self.restore_best_weights and self.best_weights is not None:
-            if self.verbose > 0:
+            if self.verbose > 0 and is_chief():
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.",
                       file=sys.stderr)
             self.model.set_weights(self.best_weights)

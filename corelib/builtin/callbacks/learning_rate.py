@@ -7,6 +7,7 @@ from typing import Callable
 
 from corelib.builtin.callbacks._monitor import Monitor
 from corelib.callbacks import Callback
+from corelib.distribute import is_chief
 from corelib.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ class LearningRateScheduler(Callback):
         if lr != lr or lr < 0:
             raise ConfigError(f"LearningRateScheduler: schedule returned an invalid learning rate: {lr}")
         optimizer.learning_rate = lr
-        if self.verbose > 0:
+        if self.verbose > 0 and is_chief():
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.", file=sys.stderr)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -92,7 +93,7 @@ class ReduceLROnPlateau(Callback):
                 if old > self.min_lr:
                     new = max(old * self.factor, self.min_lr)
                     optimizer.learning_rate = new
-                    if self.verbose > 0:
+                    if self.verbose > 0 and is_chief():
                         print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.",
                               file=sys.stderr)
                     self.cooldown_counter = self.cooldown

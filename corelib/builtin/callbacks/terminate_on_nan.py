@@ -6,6 +6,7 @@ import math
 import sys
 
 from corelib.callbacks import Callback
+from corelib.distribute import is_chief
 
 
 class TerminateOnNaN(Callback):
@@ -14,5 +15,6 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch}: invalid loss {loss}, terminating training", file=sys.stderr)
+            if is_chief():
+                print(f"Batch {batch}: invalid loss {loss}, terminating training", file=sys.stderr)
             self.model.stop_training = True
