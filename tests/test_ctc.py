@@ -98,6 +98,24 @@ def test_loss_class_uses_padded_labels_and_all_steps():
     assert value_w == pytest.approx((ref_loss * w).sum() / 3, rel=1e-12)
 
 
+@pytest.mark.parametrize("reduction,denom", [("sum_over_batch_size", 3.0), ("sum", 1.0)])
+def test_loss_class_weights_each_samples_gradient(reduction, denom):
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((3, 8, 5)).astype(np.float32)
+    y_true = np.array([[1, 2, 2, -1], [4, -1, -1, -1], [3, 1, 4, 2]])
+    loss = losses.get({"class_name": "CTC", "config": {"from_logits": True, "reduction": reduction}})
+    ref_loss, ref_grad = _torch_ctc(z.astype(np.float64), np.maximum(y_true, 0), np.array([3, 1, 4]),
+                                    np.full(3, 8), 0, False)
+    w = np.array([0.5, 0.0, 2.0])
+    value, grad = loss.forward_backward(y_true, z, sample_weight=w)
+    assert grad.dtype == np.float32
+    assert value == pytest.approx((ref_loss * w).sum() / denom, rel=1e-5)
+    np.testing.assert_allclose(grad, ref_grad * w[:, None, None] / denom, rtol=1e-4, atol=1e-6)
+    value, grad = loss.forward_backward(y_true, z)
+    assert value == pytest.approx(ref_loss.sum() / denom, rel=1e-5)
+    np.testing.assert_allclose(grad, ref_grad / denom, rtol=1e-4, atol=1e-6)
+
+
 def test_loss_rejects_bad_targets():
     loss = losses.get("ctc")
     p = np.full((2, 4, 3), 1 / 3)

@@ -51,8 +51,10 @@ def labels_and_lengths(y_true: Any, where: str = "CTC") -> tuple[np.ndarray, np.
 class CTC(Loss):
     """Connectionist temporal classification loss, -log p(labels | y_pred) per sample.
 
-    Computed by the forward-backward recursions in log space (stable for long
-    sequences), batch elements independent.
+    Computed by the forward-backward recursions in double precision, batch
+    elements independent: in probability space rescaled at every step where
+    that loses nothing to underflow, in log space for the samples (very long
+    or very peaked) where it would; the results are the same up to rounding.
 
     Args:
         blank_index: the class index of the blank (default 0, as Keras's
@@ -78,7 +80,7 @@ class CTC(Loss):
         self.from_logits = bool(from_logits)
         self.zero_infinity = bool(zero_infinity)
 
-    def _per_sample(self, y_true: Any, y_pred: Any, want_grad: bool):
+    def _per_sample(self, y_true: Any, y_pred: Any, want_grad: bool, grad_scale: np.ndarray | None = None):
         y_pred = self._as_prediction(y_pred)
         if y_pred.ndim != 3:
             raise ShapeError(f"{self.name} expects y_pred of shape (batch, timesteps, classes). "
@@ -94,22 +96,24 @@ class CTC(Loss):
         grad = np.empty(y_pred.shape, y_pred.dtype) if want_grad else None
         try:
             _k.ctc_loss(y_pred, labels, lengths, np.full(B, T, np.int64), self.blank_index,
-                        "logits" if self.from_logits else "probs", self.zero_infinity, loss, grad)
+                        "logits" if self.from_logits else "probs", self.zero_infinity, loss, grad, grad_scale)
         except ValueError as exc:
             raise DataError(f"{self.name}: {exc}") from None
         return y_pred, loss, grad
 
     def forward_backward(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tuple[float, np.ndarray]:
-        y_pred, loss, grad = self._per_sample(y_true, y_pred, True)
-        B = loss.shape[0]
+        B = np.shape(y_pred)[0] if np.ndim(y_pred) else 0
         denom = 1.0 if self.reduction == "sum" else float(B)
         if sample_weight is None:
-            w = np.ones(B)
+            w = None
+            scale = np.full(B, 1.0 / denom) if B else None
         else:
             w = np.broadcast_to(np.asarray(sample_weight, np.float64).reshape(-1), (B,))
-        value = float(np.dot(w, loss.astype(np.float64))) / denom
-        grad *= (w / denom).astype(grad.dtype)[:, None, None]
-        return value, grad
+            scale = w / denom
+        # the kernel multiplies each sample's gradient by its weight / denom
+        y_pred, loss, grad = self._per_sample(y_true, y_pred, True, scale)
+        total = float(loss.sum(dtype=np.float64)) if w is None else float(np.dot(w, loss.astype(np.float64)))
+        return total / denom, grad
 
     def check_targets(self, y_true: Any, output_shape: tuple) -> None:
         """Check a whole target array against the model's output shape before training.

@@ -1,19 +1,23 @@
 """Connectionist temporal classification (Graves et al. 2006): the loss and
-its gradient by forward-backward in log space, and beam-search decoding.
+its gradient by forward-backward, and beam-search decoding.
 
 Each batch element is independent: its own label length and input length
 (steps past the input length get no gradient). The recursions run in double
-precision whatever the input dtype. Batch elements split across OpenMP
+precision whatever the input dtype, in probability space with the lattice
+rescaled at every step (ctc_scaled.pxi); a sample whose rescaled values would
+underflow is redone in log space (ctc_logspace.pxi), so results are those of
+the log-space recursions up to rounding. Batch elements split across OpenMP
 threads only above the module's work threshold (see _common.pxi).
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, exp, log, log1p
+from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 include "_common.pxi"
+include "_fmath.pxi"
 
 __all__ = ["ctc_loss", "ctc_beam_search", "edit_distances"]
 
@@ -21,138 +25,98 @@ __all__ = ["ctc_loss", "ctc_beam_search", "edit_distances"]
 MODES = {"log_probs": 0, "logits": 1, "probs": 2}
 cdef double NEG_INF = -INFINITY
 cdef double TINY = 1e-37  # probabilities are clipped here before the log
+cdef bint LOG_SPACE_ONLY = False
+
+include "ctc_logspace.pxi"
+include "ctc_scaled.pxi"
+include "ctc_beam.pxi"
 
 
-cdef inline double _lse2(double a, double b) noexcept nogil:
-    cdef double m = a if a > b else b
-    if m == NEG_INF:
-        return NEG_INF
-    return m + log1p(exp(-(a - b if a > b else b - a)))
-
-
-cdef inline double _lse3(double a, double b, double c) noexcept nogil:
-    return _lse2(_lse2(a, b), c)
-
-
-cdef void _log_probs(const floating* x, int T, int C, int mode, double* lp) noexcept nogil:
-    """lp (T, C) = the log-probabilities that x holds in `mode`."""
-    cdef int t, k
-    cdef double m, s
-    for t in range(T):
-        if mode == 0:
-            for k in range(C):
-                lp[t * C + k] = x[t * C + k]
-        elif mode == 2:
-            for k in range(C):
-                lp[t * C + k] = log(x[t * C + k] if x[t * C + k] > TINY else TINY)
-        else:
-            m = x[t * C]
-            for k in range(1, C):
-                if x[t * C + k] > m:
-                    m = x[t * C + k]
-            s = 0.0
-            for k in range(C):
-                s += exp(x[t * C + k] - m)
-            s = m + log(s)
-            for k in range(C):
-                lp[t * C + k] = x[t * C + k] - s
+def _set_log_space_only(bint on) -> bool:
+    """Compute every sample in log space (True) or only those the rescaled
+    recursions cannot do (False, the default); returns the previous setting.
+    For tests, which compare the two."""
+    global LOG_SPACE_ONLY
+    previous = LOG_SPACE_ONLY
+    LOG_SPACE_ONLY = on
+    return previous
 
 
 cdef double _one(const floating* x, const long long* label, int L, int Tb, int T, int C, int blank,
-                 int mode, bint zero_inf, floating* grad) noexcept nogil:
-    """Loss of one sample; its gradient into grad (T, C) when grad is not NULL."""
-    cdef int S = 2 * L + 1, t, s, k, c
-    cdef double a, v, loss, ll
-    cdef double* lp = <double*>malloc(max(Tb, 1) * C * sizeof(double))
-    cdef double* al = <double*>malloc(max(Tb, 1) * S * sizeof(double))
-    cdef double* be = <double*>malloc(max(Tb, 1) * S * sizeof(double))
-    cdef double* acc = <double*>malloc(C * sizeof(double))
-    cdef int* ext = <int*>malloc(S * sizeof(int))
-    for s in range(S):
-        ext[s] = blank if s % 2 == 0 else <int>label[s // 2]
-    if grad != NULL:
-        for t in range(T * C):
-            grad[t] = 0
-    if Tb == 0:
-        loss = 0.0 if L == 0 else INFINITY
-    else:
-        _log_probs(x, Tb, C, mode, lp)
-        for s in range(S):
-            al[s] = NEG_INF
-        al[0] = lp[blank]
-        if S > 1:
-            al[1] = lp[ext[1]]
-        for t in range(1, Tb):
+                 int mode, bint zero_inf, floating* grad, double gscale) noexcept nogil:
+    """Loss of one sample; its gradient times gscale into grad (T, C) when
+    grad is not NULL."""
+    cdef int S = 2 * L + 1, s, repeats = 0
+    cdef Py_ssize_t i
+    cdef double loss
+    cdef bint done
+    cdef int* ext
+    if Tb > 0 and not LOG_SPACE_ONLY:
+        for s in range(1, L):
+            repeats += label[s] == label[s - 1]
+        if Tb < L + repeats:  # too few steps: no alignment (loss inf, gradient 0)
+            if grad != NULL:
+                memset(grad, 0, <Py_ssize_t>T * C * sizeof(floating))
+            return 0.0 if zero_inf else INFINITY
+        ext = <int*>malloc(S * sizeof(int))
+        if ext != NULL:
             for s in range(S):
-                a = al[(t - 1) * S + s]
-                if s > 0:
-                    a = _lse2(a, al[(t - 1) * S + s - 1])
-                if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
-                    a = _lse2(a, al[(t - 1) * S + s - 2])
-                al[t * S + s] = a + lp[t * C + ext[s]] if a != NEG_INF else NEG_INF
-        ll = al[(Tb - 1) * S + S - 1]
-        if S > 1:
-            ll = _lse2(ll, al[(Tb - 1) * S + S - 2])
-        loss = -ll
-        if grad != NULL and ll != NEG_INF:
-            for s in range(S):
-                be[(Tb - 1) * S + s] = NEG_INF
-            be[(Tb - 1) * S + S - 1] = lp[(Tb - 1) * C + blank]
-            if S > 1:
-                be[(Tb - 1) * S + S - 2] = lp[(Tb - 1) * C + ext[S - 2]]
-            for t in range(Tb - 2, -1, -1):
-                for s in range(S):
-                    a = be[(t + 1) * S + s]
-                    if s < S - 1:
-                        a = _lse2(a, be[(t + 1) * S + s + 1])
-                    if s < S - 2 and ext[s] != blank and ext[s] != ext[s + 2]:
-                        a = _lse2(a, be[(t + 1) * S + s + 2])
-                    be[t * S + s] = a + lp[t * C + ext[s]] if a != NEG_INF else NEG_INF
-            for t in range(Tb):
-                for k in range(C):
-                    acc[k] = NEG_INF
-                for s in range(S):
-                    c = ext[s]
-                    v = al[t * S + s] + be[t * S + s]
-                    if v != NEG_INF:
-                        acc[c] = _lse2(acc[c], v - lp[t * C + c])
-                for k in range(C):
-                    # posterior of class k at step t: exp(acc + loss)
-                    if mode == 0:
-                        grad[t * C + k] = <floating>(-exp(acc[k] + loss))
-                    elif mode == 1:
-                        grad[t * C + k] = <floating>(exp(lp[t * C + k]) - exp(acc[k] + loss))
-                    else:
-                        grad[t * C + k] = <floating>(-exp(acc[k] + loss - lp[t * C + k]))
-    if loss == INFINITY and zero_inf:
-        loss = 0.0
-    free(lp)
-    free(al)
-    free(be)
-    free(acc)
-    free(ext)
+                ext[s] = blank if s % 2 == 0 else <int>label[s // 2]
+            done = _one_scaled(x, ext, S, Tb, T, C, blank, mode, &loss, grad, gscale)
+            free(ext)
+            if done:
+                return loss
+    loss = _one_log(x, label, L, Tb, T, C, blank, mode, zero_inf, grad)
+    if grad != NULL and gscale != 1.0:
+        for i in range(<Py_ssize_t>Tb * C):
+            grad[i] = <floating>(grad[i] * gscale)
     return loss
 
 
 cdef void _batch(const floating* x, const long long* labels, const long long* llen, const long long* ilen,
                  int B, int T, int C, int L, int blank, int mode, bint zero_inf, floating* loss_out,
-                 floating* grad) noexcept nogil:
+                 floating* grad, const double* gscale) noexcept nogil:
     cdef int b
     cdef int nt = n_threads(<Py_ssize_t>B * T * C * (2 * L + 1))
     if nt > 1:
         for b in prange(B, num_threads=nt, schedule="dynamic"):
             loss_out[b] = <floating>_one(x + <Py_ssize_t>b * T * C, labels + <Py_ssize_t>b * L, <int>llen[b],
                                          <int>ilen[b], T, C, blank, mode, zero_inf,
-                                         NULL if grad == NULL else grad + <Py_ssize_t>b * T * C)
+                                         NULL if grad == NULL else grad + <Py_ssize_t>b * T * C,
+                                         1.0 if gscale == NULL else gscale[b])
     else:
         for b in range(B):
             loss_out[b] = <floating>_one(x + <Py_ssize_t>b * T * C, labels + <Py_ssize_t>b * L, <int>llen[b],
                                          <int>ilen[b], T, C, blank, mode, zero_inf,
-                                         NULL if grad == NULL else grad + <Py_ssize_t>b * T * C)
+                                         NULL if grad == NULL else grad + <Py_ssize_t>b * T * C,
+                                         1.0 if gscale == NULL else gscale[b])
+
+
+cdef Py_ssize_t _first_outside(const long long* v, int n, long long hi) noexcept:
+    """The first index i with v[i] outside [0, hi], or -1."""
+    cdef int i
+    for i in range(n):
+        if v[i] < 0 or v[i] > hi:
+            return i
+    return -1
+
+
+cdef Py_ssize_t _first_bad_label(const long long* lab, const long long* llen, int B, int L, int C,
+                                 int blank) noexcept:
+    """The flat index b * L + j of the first used label (j < llen[b]) that is
+    not a class or is the blank, or -1."""
+    cdef int b, j
+    cdef long long v
+    for b in range(B):
+        for j in range(llen[b]):
+            v = lab[<Py_ssize_t>b * L + j]
+            if v < 0 or v >= C or v == blank:
+                return <Py_ssize_t>b * L + j
+    return -1
 
 
 def ctc_loss(inputs, labels, label_lengths, input_lengths, int blank, str mode, bint zero_infinity,
-             loss_out, grad_out):
+             loss_out, grad_out, grad_scale=None):
     """Per-sample CTC losses -log p(label | inputs) and their gradients.
 
     Args:
@@ -168,6 +132,9 @@ def ctc_loss(inputs, labels, label_lengths, input_lengths, int blank, str mode, 
         loss_out: (B,) C-contiguous output.
         grad_out: (B, T, C) C-contiguous output (gradient of each sample's
             loss with respect to `inputs`, zero past its input length), or None.
+        grad_scale: None, or (B,) factors that multiply each sample's
+            gradient (sample weights over the batch size, say), which spares
+            the caller a pass over grad_out.
     """
     fn = "ctc_loss"
     cdef cnp.ndarray xa = as_ndarray(inputs, fn, "inputs")
@@ -178,25 +145,27 @@ def ctc_loss(inputs, labels, label_lengths, input_lengths, int blank, str mode, 
         raise ValueError(f"{fn}: mode must be one of {sorted(MODES)}. Received: mode={mode!r}")
     if not 0 <= blank < C:
         raise ValueError(f"{fn}: blank must be in [0, {C}). Received: blank={blank}")
-    lab = np.ascontiguousarray(labels, dtype=np.int64)
-    if lab.ndim != 2 or lab.shape[0] != B:
-        raise ShapeError(f"{fn}: labels must have shape ({B}, max_label_length). Received: {lab.shape}")
-    cdef int L = lab.shape[1]
-    ll = np.ascontiguousarray(label_lengths, dtype=np.int64)
-    il = np.ascontiguousarray(input_lengths, dtype=np.int64)
-    if ll.shape != (B,) or il.shape != (B,):
+    cdef cnp.ndarray lab = np.ascontiguousarray(labels, dtype=np.int64)
+    if cnp.PyArray_NDIM(lab) != 2 or cnp.PyArray_DIM(lab, 0) != B:
+        raise ShapeError(f"{fn}: labels must have shape ({B}, max_label_length). Received: {shape_str(lab)}")
+    cdef int L = cnp.PyArray_DIM(lab, 1)
+    cdef cnp.ndarray ll = np.ascontiguousarray(label_lengths, dtype=np.int64)
+    cdef cnp.ndarray il = np.ascontiguousarray(input_lengths, dtype=np.int64)
+    if (cnp.PyArray_NDIM(ll) != 1 or cnp.PyArray_DIM(ll, 0) != B or cnp.PyArray_NDIM(il) != 1
+            or cnp.PyArray_DIM(il, 0) != B):
         raise ShapeError(f"{fn}: label_lengths and input_lengths must have shape ({B},). "
-                         f"Received: {ll.shape}, {il.shape}")
-    if B and (ll.min() < 0 or ll.max() > L):
+                         f"Received: {shape_str(ll)}, {shape_str(il)}")
+    cdef const long long* lp_ = <const long long*>cnp.PyArray_DATA(lab)
+    cdef const long long* llp = <const long long*>cnp.PyArray_DATA(ll)
+    cdef const long long* ilp = <const long long*>cnp.PyArray_DATA(il)
+    if _first_outside(llp, B, L) >= 0:
         raise ValueError(f"{fn}: label_lengths must be in [0, {L}]. Received: {ll.tolist()}")
-    if B and (il.min() < 0 or il.max() > T):
+    if _first_outside(ilp, B, T) >= 0:
         raise ValueError(f"{fn}: input_lengths must be in [0, {T}]. Received: {il.tolist()}")
-    used = np.arange(L)[None, :] < ll[:, None]
-    bad = used & ((lab < 0) | (lab >= C) | (lab == blank))
-    if bad.any():
-        b, j = np.argwhere(bad)[0]
+    cdef Py_ssize_t bad = _first_bad_label(lp_, llp, B, L, C, blank)
+    if bad >= 0:
         raise ValueError(f"{fn}: labels must be in [0, {C}) and not the blank ({blank}). "
-                         f"Received: labels[{b}, {j}]={lab[b, j]}")
+                         f"Received: labels[{bad // L}, {bad % L}]={lab.reshape(-1)[bad]}")
     if not cnp.PyArray_ISCARRAY_RO(xa):
         xa = fresh_copy(xa)
     cdef cnp.ndarray lo = output_array(loss_out, fn, "loss_out")
@@ -207,133 +176,27 @@ def ctc_loss(inputs, labels, label_lengths, input_lengths, int blank, str mode, 
         go = output_array(grad_out, fn, "grad_out")
         check_same_dtype(go, t, fn, "grad_out", "inputs")
         check_shape(go, (B, T, C), fn, "grad_out", "= inputs.shape")
+    cdef cnp.ndarray gs = None
+    if grad_scale is not None:
+        gs = np.ascontiguousarray(grad_scale, dtype=np.float64)
+        if cnp.PyArray_NDIM(gs) != 1 or cnp.PyArray_DIM(gs, 0) != B:
+            raise ShapeError(f"{fn}: grad_scale must have shape ({B},). Received: {shape_str(gs)}")
+    cdef double* gsp = NULL if gs is None else <double*>cnp.PyArray_DATA(gs)
     cdef int m = MODES[mode]
-    cdef const long long* lp_ = <const long long*>cnp.PyArray_DATA(lab)
-    cdef const long long* llp = <const long long*>cnp.PyArray_DATA(ll)
-    cdef const long long* ilp = <const long long*>cnp.PyArray_DATA(il)
     cdef void* xp = cnp.PyArray_DATA(xa)
     cdef void* lop = cnp.PyArray_DATA(lo)
     cdef void* gp = NULL if go is None else cnp.PyArray_DATA(go)
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            _batch[float](<float*>xp, lp_, llp, ilp, B, T, C, L, blank, m, zero_infinity, <float*>lop, <float*>gp)
+            _batch[float](<float*>xp, lp_, llp, ilp, B, T, C, L, blank, m, zero_infinity, <float*>lop,
+                          <float*>gp, gsp)
         else:
             _batch[double](<double*>xp, lp_, llp, ilp, B, T, C, L, blank, m, zero_infinity, <double*>lop,
-                           <double*>gp)
+                           <double*>gp, gsp)
     return loss_out
 
 
 # ---------------------------------------------------------------- beam search
-
-
-cdef double _beam_one(const double* lp, int Tb, int C, int W, int blank, long long* out) noexcept nogil:
-    """Prefix beam search over lp (Tb, C) log-probabilities; the best labelling
-    into out (its tail -1); returns its log-probability."""
-    cdef int n_ext = W * C, cap = Tb + 1, t, i, j, k, c, n, best, nb = 1, n_cand
-    cdef int* pref = <int*>malloc(W * cap * sizeof(int))
-    cdef int* plen = <int*>malloc(W * sizeof(int))
-    cdef double* pb = <double*>malloc(W * sizeof(double))
-    cdef double* pnb = <double*>malloc(W * sizeof(double))
-    cdef int* npref = <int*>malloc(W * cap * sizeof(int))
-    cdef int* nplen = <int*>malloc(W * sizeof(int))
-    cdef double* npb = <double*>malloc(W * sizeof(double))
-    cdef double* npnb = <double*>malloc(W * sizeof(double))
-    # candidates: W "stay" ones (index i) then W*C extensions (W + i*C + c)
-    cdef double* cb = <double*>malloc((W + n_ext) * sizeof(double))
-    cdef double* cnb = <double*>malloc((W + n_ext) * sizeof(double))
-    cdef int* redirect = <int*>malloc(n_ext * sizeof(int))
-    cdef double total, score, bs
-    cdef bint same
-    plen[0] = 0
-    pb[0] = 0.0
-    pnb[0] = NEG_INF
-    for t in range(Tb):
-        for i in range(W + n_ext):
-            cb[i] = NEG_INF
-            cnb[i] = NEG_INF
-        for i in range(n_ext):
-            redirect[i] = -1
-        # an extension of beam i that spells beam j is beam j's candidate
-        for i in range(nb):
-            for j in range(nb):
-                if plen[j] == plen[i] + 1:
-                    same = True
-                    for k in range(plen[i]):
-                        if pref[j * cap + k] != pref[i * cap + k]:
-                            same = False
-                            break
-                    if same:
-                        redirect[i * C + pref[j * cap + plen[i]]] = j
-        for i in range(nb):
-            total = _lse2(pb[i], pnb[i])
-            cb[i] = _lse2(cb[i], total + lp[t * C + blank])
-            if plen[i] > 0:
-                c = pref[i * cap + plen[i] - 1]
-                cnb[i] = _lse2(cnb[i], pnb[i] + lp[t * C + c])
-            for c in range(C):
-                if c == blank:
-                    continue
-                if plen[i] > 0 and c == pref[i * cap + plen[i] - 1]:
-                    score = pb[i] + lp[t * C + c]
-                else:
-                    score = total + lp[t * C + c]
-                k = redirect[i * C + c]
-                k = W + i * C + c if k < 0 else k
-                cnb[k] = _lse2(cnb[k], score)
-        # keep the W best candidates
-        n_cand = 0
-        for n in range(W):
-            best = -1
-            bs = NEG_INF
-            for k in range(W + nb * C):
-                if k >= nb and k < W:
-                    continue
-                score = _lse2(cb[k], cnb[k])
-                if score > bs:
-                    bs = score
-                    best = k
-            if best < 0:
-                break
-            if best < W:
-                memcpy(npref + n * cap, pref + best * cap, plen[best] * sizeof(int))
-                nplen[n] = plen[best]
-            else:
-                i = (best - W) // C
-                c = (best - W) % C
-                memcpy(npref + n * cap, pref + i * cap, plen[i] * sizeof(int))
-                npref[n * cap + plen[i]] = c
-                nplen[n] = plen[i] + 1
-            npb[n] = cb[best]
-            npnb[n] = cnb[best]
-            cb[best] = NEG_INF
-            cnb[best] = NEG_INF
-            n_cand += 1
-        nb = n_cand
-        pref, npref = npref, pref
-        plen, nplen = nplen, plen
-        pb, npb = npb, pb
-        pnb, npnb = npnb, pnb
-    best = 0
-    bs = NEG_INF
-    for i in range(nb):
-        score = _lse2(pb[i], pnb[i])
-        if score > bs:
-            bs = score
-            best = i
-    for k in range(Tb):
-        out[k] = pref[best * cap + k] if k < plen[best] else -1
-    free(pref)
-    free(plen)
-    free(npref)
-    free(nplen)
-    free(redirect)
-    free(pb)
-    free(pnb)
-    free(npb)
-    free(npnb)
-    free(cb)
-    free(cnb)
-    return bs
 
 
 def ctc_beam_search(log_probs, input_lengths, int beam_width, int blank, decoded, scores):
