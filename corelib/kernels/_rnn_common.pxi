@@ -1,5 +1,6 @@
-# Shared by recurrent.pyx: row-major gemm on raw pointers, the gate
-# nonlinearities by code, and the argument checks of the wrappers.
+# Shared by recurrent.pyx: the argument block the loops take, row-major gemm
+# on raw pointers, the scalar gate nonlinearities by code, and the argument
+# checks of the wrappers.
 
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -10,13 +11,70 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 ACTIVATION_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2, "hard_sigmoid": 3, "relu": 4}
 
 
+cdef struct Seq:
+    # Sizes, and the element strides of the batch and time axes of each
+    # per-step array: x/dx rows (width F), gate rows (width G*U), state rows
+    # (width U, T+1 steps), other rows of width U (reset_states), d_states
+    # (width U; time stride 0 with dS_last) and mask entries. Batch-major
+    # (B, T, .) or time-major (T, B, .): in
+    # both, x, gates and the U-wide rows of all steps are (B*T) rows in one
+    # order, so whole-sequence products are single gemms.
+    int B, T, F, U, dtype
+    Py_ssize_t xb, xt, gb, gt, sb, st, ub, ut, db_, dt_, mb, mt
+    bint time_major
+    int act, ract
+    bint reset_after, serial_slices
+    bint dS_last   # dS holds only the last step's gradient (B, U): the others are 0
+    const void* x
+    const void* W
+    const void* R
+    const void* bias
+    const void* rbias
+    const unsigned char* mask
+    const void* rdrop
+    void* G        # gates (activated) / pre-activations (SimpleRNN)
+    void* RH       # GRU: recurrent products
+    void* HR       # GRU (reset before): r * h_prev
+    void* S        # states, S[t=0] is the initial state
+    void* C        # LSTM cells, same layout as S
+    const void* dS
+    const void* dcT
+    void* dG
+    void* dRH
+    void* dx
+    void* dW
+    void* dR
+    void* db
+    void* drb
+    void* dh0
+    void* dc0
+
+
+cdef Seq _seq(int B, int T, int F, int U, int gates, bint time_major):
+    cdef Seq s
+    memset(&s, 0, sizeof(Seq))
+    s.B, s.T, s.F, s.U, s.time_major = B, T, F, U, time_major
+    if time_major:
+        s.xb, s.xt, s.gb, s.gt = F, <Py_ssize_t>B * F, gates * U, <Py_ssize_t>B * gates * U
+        s.sb, s.st, s.ub, s.ut, s.mb, s.mt = U, <Py_ssize_t>B * U, U, <Py_ssize_t>B * U, 1, B
+    else:
+        s.xb, s.xt, s.gb, s.gt = <Py_ssize_t>T * F, F, <Py_ssize_t>T * gates * U, gates * U
+        s.sb, s.st, s.ub, s.ut, s.mb, s.mt = <Py_ssize_t>(T + 1) * U, U, <Py_ssize_t>T * U, U, T, 1
+    s.db_, s.dt_ = s.ub, s.ut
+    return s
+
+
+cdef inline bint _masked(const Seq* s, int b, int t) noexcept nogil:
+    return s.mask != NULL and not s.mask[b * s.mb + t * s.mt]
+
+
 cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
-                     const floating* a, int lda, const floating* b, int ldb, floating beta,
-                     floating* c, int ldc) noexcept nogil:
+                     const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb, floating beta,
+                     floating* c, Py_ssize_t ldc) noexcept nogil:
     """Row-major C(m, n) = alpha op(A) op(B) + beta C (operands swapped for BLAS)."""
     cdef char cta = b"T" if ta else b"N"
     cdef char ctb = b"T" if tb else b"N"
-    cdef int i
+    cdef int i, la = <int>lda, lb = <int>ldb, lc = <int>ldc
     if m <= 0 or n <= 0:
         return
     if k <= 0:
@@ -25,9 +83,9 @@ cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
                 memset(c + i * ldc, 0, n * sizeof(floating))
         return
     if floating is float:
-        sgemm(&ctb, &cta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+        sgemm(&ctb, &cta, &n, &m, &k, &alpha, <float*>b, &lb, <float*>a, &la, &beta, c, &lc)
     else:
-        dgemm(&ctb, &cta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
+        dgemm(&ctb, &cta, &n, &m, &k, &alpha, <double*>b, &lb, <double*>a, &la, &beta, c, &lc)
 
 
 cdef inline floating _act(int code, floating x) noexcept nogil:
@@ -57,31 +115,27 @@ cdef inline floating _dact(int code, floating y) noexcept nogil:
     return one
 
 
-cdef inline void _fill_rows_ld(floating* c, int rows, int n, int ld, const floating* b) noexcept nogil:
+cdef inline void _fill_rows(floating* c, int rows, int n, Py_ssize_t ld, const floating* b) noexcept nogil:
     """c[i, :n] = b (or 0 when b is NULL) for each of `rows` rows with leading dim ld."""
     cdef int i
     for i in range(rows):
         if b != NULL:
-            memcpy(c + <Py_ssize_t>i * ld, b, n * sizeof(floating))
+            memcpy(c + i * ld, b, n * sizeof(floating))
         else:
-            memset(c + <Py_ssize_t>i * ld, 0, n * sizeof(floating))
+            memset(c + i * ld, 0, n * sizeof(floating))
 
 
-cdef inline void _colsum_add(const floating* a, int rows, int n, floating* out) noexcept nogil:
-    """out[:n] += a(rows, n).sum(0), rows summed in order in double."""
+cdef inline void _colsum_rows(const floating* a, int rows, int n, Py_ssize_t ld, double* acc) noexcept nogil:
+    """acc[:n] += a(rows, n; leading dim ld).sum(0), in double."""
     cdef int i, j
-    cdef double* acc
-    if n <= 0:
-        return
-    acc = <double*>malloc(n * sizeof(double))
-    for j in range(n):
-        acc[j] = 0.0
+    cdef const floating* r
     for i in range(rows):
+        r = a + i * ld
         for j in range(n):
-            acc[j] += a[<Py_ssize_t>i * n + j]
-    for j in range(n):
-        out[j] = <floating>(out[j] + acc[j])
-    free(acc)
+            acc[j] += r[j]
+
+
+# ------------------------------------------------------------------ checks
 
 
 cdef cnp.ndarray _inp(object a, str fn, str name, int t, tuple shape):
@@ -110,13 +164,13 @@ cdef cnp.ndarray _opt_outp(object a, str fn, str name, int t, tuple shape):
     return None if a is None else _outp(a, fn, name, t, shape)
 
 
-cdef cnp.ndarray _mask(object mask, str fn, Py_ssize_t B, Py_ssize_t T):
-    """The (batch, time) mask as C-contiguous uint8, or None."""
+cdef cnp.ndarray _mask(object mask, str fn, tuple shape, str axes):
+    """The mask as C-contiguous uint8, or None."""
     if mask is None:
         return None
     arr = np.ascontiguousarray(mask)
-    if arr.shape != (B, T):
-        raise ShapeError(f"{fn}: mask must have shape {(B, T)} (batch, time). Received: mask.shape={arr.shape}")
+    if arr.shape != shape:
+        raise ShapeError(f"{fn}: mask must have shape {shape} {axes}. Received: mask.shape={arr.shape}")
     if arr.dtype != np.bool_ and arr.dtype != np.uint8:
         arr = arr != 0
     return np.ascontiguousarray(arr.view(np.uint8))

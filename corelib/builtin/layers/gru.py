@@ -51,7 +51,7 @@ class GRU(RNNBase):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def _run(self, x, mask, rdrop, ws):
-        B, T, F = x.shape
+        T, B, F = x.shape
         U = self.units
         act, ract, after = self.activation.name, self.recurrent_activation.name, self.reset_after
         kernel, rec, bias = self.kernel, self.recurrent_kernel, self.bias
@@ -61,18 +61,18 @@ class GRU(RNNBase):
             b_in, b_rec, db_in, db_rec = bias.value[0], bias.value[1], bias.grad[0], bias.grad[1]
         else:
             b_in, b_rec, db_in, db_rec = bias.value, None, bias.grad, None
-        gates = ws("gates", (B, T, 3 * U))
-        rgates = ws("recurrent_gates", (B, T, 3 * U))
-        resets = ws("reset_states", (B, T, U))
-        states = ws("states", (B, T + 1, U))
+        gates = ws("gates", (T, B, 3 * U))
+        rgates = ws("recurrent_gates", (T, B, 3 * U))
+        resets = ws("reset_states", (T, B, U))
+        states = ws("states", (T + 1, B, U))
         _k.gru_forward(x, kernel.value, rec.value, b_in, b_rec, 0.0, mask, rdrop, act, ract, after, gates, rgates,
-                       resets, states)
+                       resets, states, time_major=True)
 
         def backward(dS, d_finals, need_dx):
-            dx = ws("dx", (B, T, F)) if need_dx else None
+            dx = ws("dx_time_major", (T, B, F)) if need_dx else None
             _k.gru_backward(x, kernel.value, rec.value, mask, rdrop, act, ract, after, gates, rgates, resets,
-                            states, dS, ws("d_gates", (B, T, 3 * U)), ws("d_recurrent_gates", (B, T, 3 * U)), dx,
-                            kernel.grad, rec.grad, db_in, db_rec, None)
+                            states, dS, ws("d_gates", (T, B, 3 * U)), ws("d_recurrent_gates", (T, B, 3 * U)), dx,
+                            kernel.grad, rec.grad, db_in, db_rec, None, time_major=True)
             return dx
 
         return states, [], backward

@@ -67,25 +67,25 @@ class LSTM(RNNBase):
         return self.bias_initializer
 
     def _run(self, x, mask, rdrop, ws):
-        B, T, F = x.shape
+        T, B, F = x.shape
         U = self.units
         act, ract = self.activation.name, self.recurrent_activation.name
         kernel, rec, bias = self.kernel, self.recurrent_kernel, self.bias
-        gates = ws("gates", (B, T, 4 * U))
-        states = ws("states", (B, T + 1, U))
-        cells = ws("cells", (B, T + 1, U))
+        gates = ws("gates", (T, B, 4 * U))
+        states = ws("states", (T + 1, B, U))
+        cells = ws("cells", (T + 1, B, U))
         _k.lstm_forward(x, kernel.value, rec.value, None if bias is None else bias.value, 0.0, 0.0, mask,
-                        rdrop, act, ract, gates, states, cells)
+                        rdrop, act, ract, gates, states, cells, time_major=True)
 
         def backward(dS, d_finals, need_dx):
-            dx = ws("dx", (B, T, F)) if need_dx else None
+            dx = ws("dx_time_major", (T, B, F)) if need_dx else None
             dc = d_finals[0] if d_finals else None
             _k.lstm_backward(x, kernel.value, rec.value, mask, rdrop, act, ract, gates, states, cells, dS, dc,
-                             ws("d_gates", (B, T, 4 * U)), dx, kernel.grad, rec.grad,
-                             None if bias is None else bias.grad, None, None)
+                             ws("d_gates", (T, B, 4 * U)), dx, kernel.grad, rec.grad,
+                             None if bias is None else bias.grad, None, None, time_major=True)
             return dx
 
-        return states, [cells[:, T]], backward
+        return states, [cells[T]], backward
 
     def get_config(self) -> dict:
         return {

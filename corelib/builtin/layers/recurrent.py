@@ -154,11 +154,11 @@ class RNNBase(Layer):
 
     def _run(self, x: np.ndarray, mask: np.ndarray | None, rdrop: np.ndarray | None,
              ws: Callable) -> tuple[np.ndarray, list[np.ndarray], Callable]:
-        """Run the kernel over x (B, T, F).
+        """Run the kernel over x, time-major (T, B, F), with the mask (T, B) or None.
 
-        Returns the states (B, T+1, U), the other final states ([c] for the
-        LSTM), and ``backward(d_states, d_other_finals, need_dx) -> dx``.
-        `ws(tag, shape)` gives a workspace.
+        Returns the states (T+1, B, U), the other final states ([c] for the
+        LSTM), and ``backward(d_states, d_other_finals, need_dx) -> dx``
+        with d_states and dx time-major too. `ws(tag, shape)` gives a workspace.
         """
         raise NotImplementedError
 
@@ -172,7 +172,7 @@ class RNNBase(Layer):
         dtype = np.dtype(self.dtype)
         if x.dtype != dtype:
             x = x.astype(dtype)
-        B, T, _ = x.shape
+        B, T, F = x.shape
         U = self.units
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
@@ -180,49 +180,60 @@ class RNNBase(Layer):
                 raise ShapeError(
                     f"{type(self).__name__} '{self.name}' expects a mask of shape {(B, T)}, received {mask.shape}"
                 )
+        # The kernels run time-major (T, B, .): each step's rows are one block
+        # of memory, and products over all steps are single gemms.
         if self.go_backwards:
             x = x[:, ::-1]
             mask = None if mask is None else mask[:, ::-1]
         xmask = rdrop = None
         if training and self.dropout > 0:
-            xmask = self._dropout_mask(self.dropout, (B, 1, x.shape[2]), dtype)
-            x = x * xmask
+            xmask = self._dropout_mask(self.dropout, (B, 1, F), dtype)
         if training and self.recurrent_dropout > 0:
             rdrop = self._dropout_mask(self.recurrent_dropout, (B, U), dtype)
-        x = np.ascontiguousarray(x)
         slot = self._ws.acquire() if training else -1
 
         def ws(tag: str, shape: tuple) -> np.ndarray:
             return self.buffer((tag, slot), shape, dtype) if training else np.empty(shape, dtype)
 
-        S, finals, backward = self._run(x, mask, rdrop, ws)
-        seq = S[:, 1:]
-        if mask is not None:
-            seq = seq * mask[:, :, None]
-        last = S[:, T].copy()
-        y = seq.copy() if self.return_sequences else last
+        xt = ws("x", (T, B, F))
+        if xmask is None:
+            np.copyto(xt, x.transpose(1, 0, 2))
+        else:
+            np.multiply(x.transpose(1, 0, 2), xmask.transpose(1, 0, 2), out=xt)
+        S, finals, backward = self._run(xt, None if mask is None else mask.T, rdrop, ws)
+        last = S[T].copy()
+        if self.return_sequences:
+            y = np.ascontiguousarray(S[1:].transpose(1, 0, 2))
+            if mask is not None:
+                y *= mask[:, :, None]
+        else:
+            y = last
         outputs = [y, last.copy(), *[f.copy() for f in finals]] if self.return_state else y
 
         def backprop(dy: Any, need_input_grad: bool = True):
             dys = list(dy) if self.return_state else [dy]
-            dS = ws("d_states", (B, T, U))
             if self.return_sequences:
-                dS[...] = dys[0]
+                dS = ws("d_states", (T, B, U))
+                np.copyto(dS, np.asarray(dys[0]).transpose(1, 0, 2))
                 if mask is not None:
-                    dS *= mask[:, :, None]
-            else:
-                dS[...] = 0
-                dS[:, T - 1] = dys[0]
+                    dS *= mask.T[:, :, None]
+                d_last = dS[T - 1]
+            else:  # only the last state has a gradient: the kernels take it alone
+                dS = d_last = ws("d_last_state", (B, U))
+                np.copyto(dS, dys[0])
             d_finals = []
             if self.return_state:
                 if dys[1] is not None:
-                    dS[:, T - 1] += dys[1]
+                    d_last += dys[1]
                 d_finals = [None if g is None else np.ascontiguousarray(g, dtype=dtype) for g in dys[2:]]
-            dx = backward(dS, d_finals, need_input_grad)
-            if dx is None:
+            dxt = backward(dS, d_finals, need_input_grad)
+            if dxt is None:
                 return None
-            if xmask is not None:
-                dx *= xmask
+            dx = ws("dx", (B, T, F))
+            if xmask is None:
+                np.copyto(dx, dxt.transpose(1, 0, 2))
+            else:
+                np.multiply(dxt.transpose(1, 0, 2), xmask, out=dx)
             return dx[:, ::-1] if self.go_backwards else dx
 
         if training:
@@ -265,20 +276,19 @@ class SimpleRNN(RNNBase):
     """
 
     def _run(self, x, mask, rdrop, ws):
-        B, T, F = x.shape
+        T, B, F = x.shape
         U = self.units
         act = self.activation.name
         kernel, rec, bias = self.kernel, self.recurrent_kernel, self.bias
-        gates = ws("gates", (B, T, U))
-        states = ws("states", (B, T + 1, U))
+        gates = ws("gates", (T, B, U))
+        states = ws("states", (T + 1, B, U))
         _k.rnn_forward(x, kernel.value, rec.value, None if bias is None else bias.value, 0.0, mask, rdrop,
-                       act, gates, states)
+                       act, gates, states, time_major=True)
 
         def backward(dS, d_finals, need_dx):
-            dx = ws("dx", (B, T, F)) if need_dx else None
-            dh0 = None
-            _k.rnn_backward(x, kernel.value, rec.value, mask, rdrop, act, states, dS, ws("d_gates", (B, T, U)),
-                            dx, kernel.grad, rec.grad, None if bias is None else bias.grad, dh0)
+            dx = ws("dx_time_major", (T, B, F)) if need_dx else None
+            _k.rnn_backward(x, kernel.value, rec.value, mask, rdrop, act, states, dS, ws("d_gates", (T, B, U)),
+                            dx, kernel.grad, rec.grad, None if bias is None else bias.grad, None, time_major=True)
             return dx
 
         return states, [], backward
