@@ -1,4 +1,4 @@
-"""Callbacks `dl train` adds: Ctrl-C handling, the notice when a run resumes, and its CSV log."""
+"""Callbacks `dl train` adds: Ctrl-C and SIGTERM handling, the notice when a run resumes, and its CSV log."""
 
 from __future__ import annotations
 
@@ -13,44 +13,56 @@ from corelib.callbacks import Callback
 
 
 class StopOnInterrupt(Callback):
-    """The first Ctrl-C (SIGINT) lets the current step finish, then fit leaves through the
-    model's `interrupted` flag (BackupAndRestore then writes a checkpoint of that step);
-    a second Ctrl-C stops at once."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (a batch system's or `kill`'s stop) lets the
+    current step finish, then fit leaves through the model's `interrupted` flag
+    (BackupAndRestore then writes a checkpoint of that step); a second one stops at once.
+    `signum` keeps the signal that stopped the run (None if none did)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, echo: Callable[[str], None]) -> None:
         super().__init__()
         self._echo = echo
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
         self._distributed = False
+        self.signum: int | None = None
 
     def on_train_begin(self, logs=None):
         from corelib.distribute import get_strategy
 
         self._distributed = get_strategy().num_replicas_in_sync > 1
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C as it is
-            self._previous = None
+        for signum in self.SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave the signals as they are
+                break
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.model.interrupted or getattr(self.model, "_interrupt_requested", False):
             self.restore()
             raise KeyboardInterrupt
+        self.signum = signum
         if self._distributed:  # the ranks agree at the next step's all-reduce, so all stop after the same step
             self.model._interrupt_requested = True
         else:
             self.model.interrupted = self.model.stop_training = True
-        self._echo("Interrupted: finishing the current step and saving a checkpoint "
+        what = "Interrupted" if signum == signal.SIGINT else "Terminated (SIGTERM)"
+        self._echo(f"{what}: finishing the current step and saving a checkpoint "
                    "(press Ctrl-C again to stop at once)")
 
     def on_train_end(self, logs=None):
         self.restore()
 
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for the signal that stopped the run: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + int(self.signum if self.signum is not None else signal.SIGINT)
+
     def restore(self) -> None:
-        """Put the previous SIGINT handler back (safe to call twice)."""
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        """Put the previous handlers back (safe to call twice)."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 class ResumeNotice(Callback):

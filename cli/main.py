@@ -7,7 +7,7 @@ it does not know, or the full command list (``dl --help``).
 Exit codes: 0 success; 1 an unexpected error (a bug: run with ``--debug``
 for the traceback); 2 a usage error, or a dl error such as a bad spec or
 bad data, reported as one line ``Error: ...`` on stderr; 130 interrupted
-(Ctrl-C).
+(Ctrl-C); 143 `dl train` stopped by SIGTERM.
 """
 
 from __future__ import annotations

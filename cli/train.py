@@ -62,8 +62,9 @@ def train_command(ctx: click.Context, spec_path: Path, data: str | None, target:
     directory.
 
     Ctrl-C finishes the current step, writes a checkpoint and exits with code
-    130; run the same command with --resume to continue exactly where it
-    stopped (the same final weights as a run never interrupted).
+    130 (SIGTERM likewise, with code 143); run the same command with --resume
+    to continue exactly where it stopped (the same final weights as a run
+    never interrupted).
 
     Under `mpiexec -n N` (with the dl-mpi plugin) the N processes train the
     model together, data-parallel; rank 0 alone prints and writes files.
@@ -146,7 +147,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
         if chief:
             click.echo(f"Saved a checkpoint to {backup.path}; run the same command with --resume to continue",
                        err=True)
-        return 130
+        return interrupt.exit_code
 
     if chief:
         model.save(str(destination))

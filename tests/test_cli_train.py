@@ -206,13 +206,19 @@ def reference_run(tmp_path_factory):
     return directory
 
 
-def test_ctrl_c_writes_a_checkpoint_and_exits_130_then_resume_is_bit_for_bit(tmp_path, reference_run):
+@pytest.mark.parametrize("signum, exit_code, notice", [(signal.SIGINT, 130, "Interrupted: "),
+                                                   (signal.SIGTERM, 143, "Terminated (SIGTERM): ")],
+                         ids=["sigint", "sigterm"])
+def test_a_stop_signal_writes_a_checkpoint_then_resume_is_bit_for_bit(tmp_path, reference_run, signum, exit_code,
+                                                                      notice):
+    """Ctrl-C (SIGINT) exits 130, a batch system's SIGTERM 143; both after a checkpoint."""
     write_run(tmp_path, epochs=30, samples=480)
     proc = dl_process(tmp_path, "train", "spec.yaml", "--log", "run.csv")
     read_until(proc, "Epoch 3/30")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     code, out, err = finish(proc)
-    assert code == 130, err
+    assert code == exit_code, err
+    assert err.startswith(notice), err
     assert "Saved a checkpoint to " in err and "Traceback" not in err
     assert (tmp_path / "spec.checkpoint" / "checkpoint.dl").exists() and not (tmp_path / "spec.dl").exists()
     code, out, err = finish(dl_process(tmp_path, "train", "spec.yaml", "--log", "run.csv", "--resume"))
