@@ -40,6 +40,10 @@ def evaluate_command(model_path: Path, data: str, target: str | None, batch_size
         x, y, source = dataset.x_test, dataset.y_test, f"{dataset.source}, test split"
     x, y = prepare_arrays(model, None, x, y, source=source)
     logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    from corelib.distribute import is_chief
+
+    if not is_chief():  # under mpiexec every rank evaluates its share; rank 0 reports
+        return
     samples = sample_count(x)
     if as_json:
         click.echo(json.dumps({"model": str(model_path), "data": source, "samples": samples, "metrics": logs},
@@ -95,6 +99,10 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
         arrays = dict(zip(names, predictions))
     else:
         arrays = {names[0]: predictions}
+    from corelib.distribute import is_chief
+
+    if not is_chief():  # under mpiexec every rank has all predictions; rank 0 writes them
+        return
     buf = io.BytesIO()
     if suffix == ".npy":
         if len(arrays) != 1:

@@ -117,7 +117,7 @@ training:
 """
 
 
-def test_dl_train_on_two_ranks_only_rank_0_writes_and_prints(tmp_path, monkeypatch):
+def test_dl_train_evaluate_predict_on_two_ranks_only_rank_0_writes_and_prints(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from corelib import models
@@ -140,6 +140,20 @@ def test_dl_train_on_two_ranks_only_rank_0_writes_and_prints(tmp_path, monkeypat
     assert result.stdout.count("Saved model to") == 1 and result.stdout.count("Epoch 3/3") == 1
     assert len(Path(ranks[0] / "log.csv").read_text().splitlines()) == 4
 
+    # dl evaluate and dl predict on 2 ranks: rank 0 alone prints and writes
+    np.save(tmp_path / "x.npy", x)
+    model_file = str(ranks[0] / "model.dl")
+    result = launch(2, programs=[(str(d), ["dl", "evaluate", model_file, "--data", str(tmp_path / "train.npz")])
+                                 for d in ranks])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("samples): loss: ") == 1, result.stdout
+    result = launch(2, programs=[(str(d), ["dl", "predict", model_file, str(tmp_path / "x.npy"), "-o", "p.npy"])
+                                 for d in ranks])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Wrote predictions for 95 samples") == 1, result.stdout
+    assert (ranks[0] / "p.npy").exists() and not (ranks[1] / "p.npy").exists()
+    predictions = np.load(ranks[0] / "p.npy")
+
     monkeypatch.chdir(tmp_path)  # the same command in one process
     single = CliRunner().invoke(cli, args[1:-2] + ["--output", "single.dl"])
     assert single.exit_code == 0, single.output
@@ -147,6 +161,8 @@ def test_dl_train_on_two_ranks_only_rank_0_writes_and_prints(tmp_path, monkeypat
     got = models.load_model(str(ranks[0] / "model.dl")).get_weights()
     for a, b in zip(got, want):
         assert_close(a, b, TOLERANCE["float32"], "dl train weights")
+    assert_close(predictions, models.load_model(str(tmp_path / "single.dl")).predict(x, verbose=0),
+                 TOLERANCE["float32"], "dl predict on 2 ranks")
 
 
 @pytest.mark.parametrize("how", ["raise", "exit", "early"])
