@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 
 from corelib import Layer, ShapeError, initializers
-from corelib.layer import Shape
+from corelib.layers.base import Shape
 
 __all__ = ["$layer"]
 

@@ -38,14 +38,11 @@ class StopOnInterrupt(Callback):
                 break
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.model.interrupted or getattr(self.model, "_interrupt_requested", False):
+        if self.model.interrupted or self.model.stop_requested:
             self.restore()
             raise KeyboardInterrupt
         self.signum = signum
-        if self._distributed:  # the ranks agree at the next step's all-reduce, so all stop after the same step
-            self.model._interrupt_requested = True
-        else:
-            self.model.interrupted = self.model.stop_training = True
+        self.model.request_stop()
         what = "Interrupted" if signum == signal.SIGINT else "Terminated (SIGTERM)"
         self._echo(f"{what}: finishing the current step and saving a checkpoint "
                    "(press Ctrl-C again to stop at once)")
@@ -115,7 +112,7 @@ class EpochCSVLogger(CSVLogger):
 
 def trim_csv_log(path: str, epoch: int) -> None:
     """Keep the header and the rows of epochs before `epoch` (written atomically)."""
-    from corelib.saving import _write_atomically
+    from corelib.saving.archive import write_atomically
 
     if not os.path.exists(path):
         return
@@ -130,4 +127,4 @@ def trim_csv_log(path: str, epoch: int) -> None:
     buf = io.StringIO()
     if len(kept) > 1:  # with no row left, the logger writes a fresh header
         csv.writer(buf, lineterminator="\r\n").writerows(kept)
-    _write_atomically(path, lambda fh: fh.write(buf.getvalue().encode()))
+    write_atomically(path, lambda fh: fh.write(buf.getvalue().encode()))

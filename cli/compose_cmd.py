@@ -38,7 +38,7 @@ def compose_command(layers: tuple[str, ...], input_shape: str | None, output: Pa
     """
     import shutil
 
-    from corelib.compose import compose, parse_shape, spec_text, write_spec
+    from corelib.spec.compose import compose, parse_shape, spec_text, write_spec
     from corelib.errors import ConfigError
 
     shape = parse_shape(input_shape, "--input-shape") if input_shape is not None else None

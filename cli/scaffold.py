@@ -50,7 +50,7 @@ def _camel(words: str) -> str:
 
 
 def _snake(name: str) -> str:
-    from corelib.layer import snake_case
+    from corelib.layers.base import snake_case
 
     return snake_case(name)
 

@@ -89,7 +89,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
     distributed run; always, in one process) prints and writes files."""
     import corelib
     from corelib import spec as specs
-    from corelib.builtin.callbacks.backup import BackupAndRestore
+    from corelib.callbacks.backup import BackupAndRestore
     from corelib.errors import ConfigError
     from dl_cli._training_callbacks import EpochCSVLogger, ResumeNotice, StopOnInterrupt
 
@@ -105,7 +105,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
         if chief:
             check_output_path(path, flag)
     if plot_path is not None and chief:
-        from corelib.history_plot import check_matplotlib
+        from corelib.plotting.history_plot import check_matplotlib
 
         if plot_path.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise ConfigError(f"--plot writes a .png, .svg or .pdf file. Received: {plot_path}")
@@ -154,7 +154,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
         Path(backup.path).unlink(missing_ok=True)
         _remove_if_empty(backup_dir)
     if plot_path is not None and chief:
-        from corelib.history_plot import plot_history
+        from corelib.plotting.history_plot import plot_history
 
         plot_history(backup.history, plot_path, title=spec.name or spec_path.stem)
     if x_test is not None:

@@ -27,7 +27,7 @@ def evaluate_command(model_path: Path, data: str, target: str | None, batch_size
     """
     from corelib.errors import ConfigError
     from corelib.models import load_model
-    from corelib.spec_data import data_argument, load_data, prepare_arrays
+    from corelib.spec.data import data_argument, load_data, prepare_arrays
 
     field = data_argument(data, target)
     model = load_model(str(model_path))
@@ -79,8 +79,8 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
     from corelib import data
     from corelib.errors import ConfigError
     from corelib.models import load_model
-    from corelib.saving import _write_atomically
-    from corelib.spec_data import check_for_model
+    from corelib.saving.archive import write_atomically
+    from corelib.spec.data import check_for_model
 
     suffix = output.suffix.lower()
     if suffix not in (".npy", ".npz"):
@@ -111,7 +111,7 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
         np.save(buf, next(iter(arrays.values())), allow_pickle=False)
     else:
         np.savez(buf, **arrays)
-    _write_atomically(str(output), lambda fh: fh.write(buf.getvalue()))
+    write_atomically(str(output), lambda fh: fh.write(buf.getvalue()))
     shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
     click.echo(f"Wrote predictions for {sample_count(x)} samples to {output}: {shapes}")
 
@@ -135,7 +135,7 @@ def _ctc_decoded(model, predictions, greedy: bool, beam_width: int, model_path: 
 def summary_command(path: Path, input_shape: str | None) -> None:
     """Print the summary of a model file or of a model spec (.yaml, .yml, .json):
     each layer's output shape, parameter count and providing plugin."""
-    from corelib.compose import parse_shape
+    from corelib.spec.compose import parse_shape
     from corelib.errors import ConfigError
 
     if path.suffix.lower() in _SPEC_SUFFIXES:

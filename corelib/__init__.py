@@ -24,18 +24,11 @@ from corelib.errors import (
     ShapeError,
     UnknownComponentError,
 )
-from corelib.hookspecs import hookimpl, hookspec
-from corelib.layer import Layer, Parameter
+from corelib.layers import Input, Layer, Parameter
+from corelib.registry.hookspecs import hookimpl, hookspec
+from corelib.version import __version__  # noqa: F401 - re-exported
 
 
-def Input(*args: Any, **kwargs: Any) -> Any:
-    """A symbolic model input, as ``keras.Input``: ``x = corelib.Input(shape=(784,))``."""
-    from corelib.graph import Input as _input
-
-    return _input(*args, **kwargs)
-
-
-__version__ = "0.1.0"
 
 _SUBMODULES = frozenset(
     {
@@ -82,7 +75,11 @@ __all__ = [
 ]
 
 
+# Public names whose module moved into a package: corelib.data reads a user's data files.
+_ALIASES = {"data": "corelib.spec.files"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return importlib.import_module(f"corelib.{name}")
+        return importlib.import_module(_ALIASES.get(name, f"corelib.{name}"))
     raise AttributeError(f"module 'corelib' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from corelib import _view
+from corelib.registry import view as _view
 from corelib.errors import ConfigError
 
 __all__ = ["Activation", "get", "serialize", "deserialize"]

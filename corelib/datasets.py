@@ -15,31 +15,28 @@ from typing import Any, Callable
 import numpy as np
 
 from corelib.errors import DataError
+from corelib.registry import view as _view
 
 __all__ = ["get", "names", "load_data", "describe"]
+
+KIND = "datasets"
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _registry():
-    from corelib.registry import get_registry
-
-    return get_registry()
-
-
 def get(name: str) -> Callable[..., Split]:
     """The loader registered as `name`; UnknownComponentError (with suggestions) otherwise."""
-    return _registry().get("datasets", name)
+    return _view.lookup(KIND, name)
 
 
 def names() -> list[str]:
     """Names of the installed data sets, sorted."""
-    return _registry().names("datasets")
+    return _view.names(KIND)
 
 
 def describe(name: str) -> str:
     """The one-line description a data set was registered with."""
-    return _registry().entry("datasets", name).description
+    return _view.entry(KIND, name).description
 
 
 def load_data(name: str, **kwargs: Any) -> Split:
@@ -56,7 +53,7 @@ def load_data(name: str, **kwargs: Any) -> Split:
     Raises:
         DataError: the loader returned something else.
     """
-    entry = _registry().entry("datasets", name)
+    entry = _view.entry(KIND, name)
     result = entry.obj(**kwargs)
     try:
         (x_train, y_train), (x_test, y_test) = result

@@ -4,7 +4,7 @@ A strategy is the one object the training loop consults to train one model in
 several processes at once (its *replicas*), data-parallel: every replica holds
 the whole model, takes its contiguous share of each global batch, and the
 gradients are summed over replicas every step, so the model trains exactly as
-one process would on the same global batches (`corelib.data_parallel` does
+one process would on the same global batches (`corelib.trainers.data_parallel` does
 that on top of the few communication methods below).
 
     from corelib import distribute
@@ -35,6 +35,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.registry import view as _view
 
 __all__ = ["Strategy", "DefaultStrategy", "get", "get_strategy", "set_strategy", "is_chief", "collective"]
 
@@ -52,7 +53,7 @@ class Strategy:
     `all_gather`); it may override `guard` (what happens when one replica
     fails) and `detect` (automatic activation). Everything about *what* is
     communicated (one flat gradient buffer, the metric state, the weights) is
-    dl's, in `corelib.data_parallel`.
+    dl's, in `corelib.trainers.data_parallel`.
 
     Attributes:
         num_replicas_in_sync: the number of replicas (processes) training together.
@@ -139,9 +140,7 @@ def get(identifier: Any) -> Strategy:
         return _DEFAULT
     if not isinstance(identifier, str):
         raise ConfigError(f"A strategy must be a name or a Strategy instance. Received: {identifier!r}")
-    from corelib.registry import get_registry
-
-    return _instantiate(get_registry().get(KIND, identifier), identifier)
+    return _instantiate(_view.lookup(KIND, identifier), identifier)
 
 
 def _instantiate(obj: Any, name: str) -> Strategy:
@@ -186,9 +185,7 @@ def _automatic(environ: Mapping[str, str]) -> Strategy:
     named = environ.get(ENV_STRATEGY, "").strip()
     if named:
         return get(named)
-    from corelib.registry import get_registry
-
-    for entry in get_registry().entries(KIND):
+    for entry in _view.entries(KIND):
         detect = getattr(entry.obj, "detect", None)
         try:
             found = bool(detect(environ)) if detect is not None else False

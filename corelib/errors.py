@@ -17,6 +17,8 @@ __all__ = [
     "PluginError",
     "PluginConflictError",
     "ModelFileError",
+    "one_line",
+    "short_repr",
 ]
 
 
@@ -57,3 +59,14 @@ class PluginConflictError(PluginError):
 
 class ModelFileError(DLError, ValueError):
     """A model file is missing, corrupt, unsafe or from an unknown format."""
+
+
+def one_line(message: object) -> str:
+    """An exception's (or any text's) message folded onto one line, for an error that wraps it."""
+    return " ".join(str(message).split())
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters, for an error message that shows a received value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from corelib import _view, config
+from corelib import config
+from corelib.registry import view as _view
 
 __all__ = ["Initializer", "compute_fans", "get", "serialize", "deserialize"]
 

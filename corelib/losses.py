@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib import _view
+from corelib.registry import view as _view
 from corelib.errors import ConfigError, DataError, ShapeError
-from corelib.layer import snake_case
+from corelib.layers.base import snake_case
 
 __all__ = ["Loss", "get", "serialize", "deserialize"]
 

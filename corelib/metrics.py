@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corelib import _view
+from corelib.registry import view as _view
 from corelib.errors import ShapeError, UnknownComponentError
-from corelib.layer import snake_case
+from corelib.layers.base import snake_case
 
 __all__ = ["Metric", "MeanMetricWrapper", "get", "serialize", "deserialize"]
 
@@ -45,6 +45,41 @@ class Metric:
 
     def reset_state(self) -> None:
         """Forget everything seen."""
+
+    def get_state(self) -> dict:
+        """The numbers the metric has accumulated, JSON-safe: {attribute: number or list}.
+
+        By default every numeric attribute that is not part of the config (a
+        checkpoint stores this mid-epoch; data-parallel training sums it over
+        replicas when `additive_state` says that is exact). Override together
+        with `set_state` for a metric that keeps its state some other way.
+        """
+        try:
+            config_keys = set(self.get_config())
+        except Exception:  # noqa: BLE001 - a plugin metric without a config still has state
+            config_keys = set()
+        out: dict = {}
+        for key, value in vars(self).items():
+            if key in config_keys or isinstance(value, (bool, np.bool_)):
+                continue
+            if isinstance(value, (int, float, np.integer, np.floating)):
+                out[key] = value.item() if isinstance(value, np.generic) else value
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+                out[key] = value.tolist()
+        return out
+
+    def set_state(self, state: dict) -> None:
+        """Put back what `get_state` returned (arrays keep their dtype, numbers their type)."""
+        for key, value in state.items():
+            old = getattr(self, key, None)
+            if isinstance(old, np.ndarray):
+                setattr(self, key, np.asarray(value, dtype=old.dtype).reshape(old.shape))
+            elif isinstance(old, (int, np.integer)) and not isinstance(old, bool):
+                setattr(self, key, int(round(float(value))))
+            elif isinstance(old, (float, np.floating)):
+                setattr(self, key, float(value))
+            else:
+                setattr(self, key, value)
 
     def get_config(self) -> dict:
         return {"name": self.name}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from corelib import _view
+from corelib.registry import view as _view
 
 __all__ = ["Regularizer", "get", "serialize", "deserialize"]
 

@@ -60,14 +60,14 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
 
 def plot_model(model: Any, to_file: str = "model.png", show_shapes: bool = True, show_layer_names: bool = True,
                rankdir: str = "TB", **kwargs: Any) -> str:
-    """Draw the model's graph, as `keras.utils.plot_model` (see corelib.plotting)."""
-    from corelib.plotting import plot_model as _plot
+    """Draw the model's graph, as `keras.utils.plot_model` (see corelib.plotting.model_plot)."""
+    from corelib.plotting.model_plot import plot_model as _plot
 
     return _plot(model, to_file, show_shapes=show_shapes, show_layer_names=show_layer_names, rankdir=rankdir, **kwargs)
 
 
 def model_to_dot(model: Any, show_shapes: bool = True, show_layer_names: bool = True, rankdir: str = "TB") -> str:
     """The model's graph as Graphviz DOT text."""
-    from corelib.plotting import model_to_dot as _dot
+    from corelib.plotting.model_plot import model_to_dot as _dot
 
     return _dot(model, show_shapes=show_shapes, show_layer_names=show_layer_names, rankdir=rankdir)

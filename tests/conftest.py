@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from corelib import config
-from corelib.layer import reset_name_counters
+from corelib.layers.base import reset_name_counters
 
 
 @pytest.fixture(autouse=True)

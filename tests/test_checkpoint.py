@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from corelib import callbacks, config, layers, models
-from corelib.builtin.callbacks.backup import BackupAndRestore
-from corelib.checkpoint import STATE_ENTRY, read_checkpoint
+from corelib.callbacks.backup import BackupAndRestore
+from corelib.saving.checkpoints import STATE_ENTRY, read_checkpoint
 from corelib.errors import ConfigError, ModelFileError
 
 EPOCHS, BATCH = 4, 16  # 96 training samples (120, validation_split 0.2): 6 steps per epoch

@@ -119,7 +119,7 @@ def checkpoints():
     import tempfile
     from pathlib import Path
 
-    from corelib.builtin.callbacks.backup import BackupAndRestore
+    from corelib.callbacks.backup import BackupAndRestore
 
     class Stop(callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

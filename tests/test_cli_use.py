@@ -91,7 +91,7 @@ def test_compose_errors_exit_2_in_one_line_and_write_nothing(run, tmp_path, args
 @pytest.fixture
 def trained(tmp_path):
     """A trained single-input model file and its data; and a two-input, two-output model."""
-    from corelib.graph import Input
+    from corelib.layers.input_layer import Input
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 4)).astype(np.float32)

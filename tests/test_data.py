@@ -1,4 +1,4 @@
-"""corelib.data: loading a user's .npz, .npy and .csv files, and every way they go wrong."""
+"""corelib.spec.files: loading a user's .npz, .npy and .csv files, and every way they go wrong."""
 
 import numpy as np
 import pytest

@@ -114,10 +114,7 @@ def _model_gradients_match_finite_differences(model, xs, y, loss="mse"):
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss=loss)
     xs = model._prepare_x(xs)
     ys = [np.asarray(y, np.float64)]
-    model._zero_grads()
-    preds, backprop = model._forward(xs, True)
-    _, dys = model._compiled.forward_backward(ys, preds, None)
-    backprop(dys)
+    model.compute_gradients(xs, ys)
     for p in model.trainable_weights:
         numeric = np.zeros_like(p.value)
         it = np.nditer(p.value, flags=["multi_index"])
@@ -125,9 +122,9 @@ def _model_gradients_match_finite_differences(model, xs, y, loss="mse"):
             i = it.multi_index
             old = p.value[i]
             p.value[i] = old + 1e-6
-            up = model._compiled.value(ys, model._forward(xs, False)[0], None)
+            up = model.compiled_loss.value(ys, model.predict_step(xs), None)
             p.value[i] = old - 1e-6
-            down = model._compiled.value(ys, model._forward(xs, False)[0], None)
+            down = model.compiled_loss.value(ys, model.predict_step(xs), None)
             p.value[i] = old
             numeric[i] = (up - down) / 2e-6
         err = np.max(np.abs(numeric - p.grad)) / max(np.max(np.abs(numeric)), 1e-12)

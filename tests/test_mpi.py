@@ -181,7 +181,7 @@ def test_a_rank_that_fails_stops_the_whole_job(tmp_path, how):
 
 
 def test_a_killed_rank_leaves_a_checkpoint_that_resumes_on_three_ranks_like_an_uninterrupted_run(tmp_path):
-    from corelib.checkpoint import read_checkpoint
+    from corelib.saving.checkpoints import read_checkpoint
 
     backup = tmp_path / "backup"
     killed = launch(2, "checkpoint", str(backup), str(tmp_path), "kill", timeout=90)

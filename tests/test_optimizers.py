@@ -19,7 +19,7 @@ import pytest
 
 from corelib import optimizers
 from corelib.errors import ConfigError
-from corelib.layer import Parameter
+from corelib.layers.base import Parameter
 from corelib.optimizers.schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay
 
 torch = pytest.importorskip("torch")

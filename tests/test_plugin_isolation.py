@@ -242,7 +242,7 @@ def test_the_environment_configures_the_process_registry(installed, monkeypatch)
     assert not Registry.from_environment({"DL_STRICT_PLUGINS": "0"}).strict
     with pytest.raises(ConfigError, match=r"DL_STRICT_PLUGINS must be 1 or 0 .* Received: DL_STRICT_PLUGINS='maybe'"):
         Registry.from_environment({"DL_STRICT_PLUGINS": "maybe"})
-    import corelib.registry as registry_module
+    import corelib.registry.manager as registry_module
 
     monkeypatch.setattr(registry_module, "_REGISTRY", None)
     monkeypatch.setenv("DL_LOAD_PLUGINS", "dl-goodplug")

@@ -68,7 +68,7 @@ def test_importing_corelib_and_the_cli_loads_no_plugins():
     code = textwrap.dedent(
         """
         import importlib, sys
-        import corelib, corelib.registry, corelib.datasets, corelib.data, corelib.spec
+        import corelib, corelib.registry, corelib.datasets, corelib.spec.files, corelib.spec
         for optional in ("corelib.layers", "corelib.losses", "corelib.models", "dl_cli.main"):
             try:
                 importlib.import_module(optional)

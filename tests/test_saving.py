@@ -74,7 +74,7 @@ def test_a_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, blobs, mon
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(corelib.saving, "_npz_bytes", boom)
+    monkeypatch.setattr(corelib.saving.model_file, "npz_bytes", boom)
     with pytest.raises(RuntimeError):
         model.save(path)
     assert path.read_bytes() == b"previous contents"

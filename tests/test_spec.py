@@ -8,7 +8,7 @@ import pytest
 
 from corelib import hookimpl, spec
 from corelib.errors import ConfigError, DataError
-from corelib.layer import Layer
+from corelib.layers.base import Layer
 from corelib.registry import Registry, use_registry
 from corelib.spec import SpecError
 

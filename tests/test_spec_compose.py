@@ -1,10 +1,10 @@
-"""corelib.compose: layer expressions are parsed (never run), checked, and become a spec that loads back."""
+"""corelib.spec.compose: layer expressions are parsed (never run), checked, and become a spec that loads back."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corelib import compose as C
+from corelib.spec import compose as C
 from corelib import spec
 from corelib.errors import ConfigError, ShapeError, UnknownComponentError
 from corelib.registry import Registry, use_registry

@@ -1,4 +1,4 @@
-"""corelib.spec_data: data checked against a model (names, shapes, labels) with the file named, and
+"""corelib.spec.data: data checked against a model (names, shapes, labels) with the file named, and
 the command-line overrides of a spec's training section."""
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 
 from corelib import layers, models, spec
 from corelib.errors import DataError
-from corelib.graph import Input
+from corelib.layers.input_layer import Input
 from corelib.registry import Registry, use_registry
 from corelib.spec import SpecError
-from corelib.spec_data import check_for_model, data_argument, prepare_arrays
+from corelib.spec.data import check_for_model, data_argument, prepare_arrays
 
 pytest.importorskip("corelib.builtin.plugin")
 

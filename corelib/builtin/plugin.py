@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from corelib.hookspecs import hookimpl
+from corelib.registry.hookspecs import hookimpl
 
 Register = Callable[..., None]
 
@@ -21,7 +21,7 @@ def register_layers(register: Register) -> None:
     from corelib.builtin.layers.dropout import Dropout
     from corelib.builtin.layers.reshaping import Flatten, Reshape
 
-    from corelib.graph import InputLayer
+    from corelib.layers.input_layer import InputLayer
 
     for cls in (Dense, Activation, Dropout, Flatten, Reshape, InputLayer):
         register(cls)
@@ -130,6 +130,14 @@ def register_optimizers(register: Register) -> None:
 
 
 @hookimpl
+def register_schedules(register: Register) -> None:
+    from corelib.builtin.optimizers import schedules as m
+
+    for cls in (m.ExponentialDecay, m.CosineDecay, m.InverseTimeDecay, m.PiecewiseConstantDecay):
+        register(cls)
+
+
+@hookimpl
 def register_metrics(register: Register) -> None:
     from corelib.builtin import metrics as m
 
@@ -146,12 +154,12 @@ def register_metrics(register: Register) -> None:
 
 @hookimpl
 def register_callbacks(register: Register) -> None:
-    from corelib.builtin.callbacks.backup import BackupAndRestore
+    from corelib.callbacks.backup import BackupAndRestore
     from corelib.builtin.callbacks.csv_logger import CSVLogger
     from corelib.builtin.callbacks.early_stopping import EarlyStopping
-    from corelib.builtin.callbacks.history import History
+    from corelib.callbacks.history import History
     from corelib.builtin.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
-    from corelib.builtin.callbacks.progbar import ProgbarLogger
+    from corelib.callbacks.progbar import ProgbarLogger
     from corelib.builtin.callbacks.terminate_on_nan import TerminateOnNaN
 
     for cls in (History, EarlyStopping, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from corelib import _view
+from corelib.registry import view as _view
 from corelib.optimizers import schedules
-from corelib.optimizers._base import Optimizer
+from corelib.optimizers.base import Optimizer
 
 __all__ = ["Optimizer", "schedules", "get", "serialize", "deserialize"]
 

@@ -13,9 +13,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
-from corelib.layer import Layer
+from corelib.layers.base import Layer
 
 __all__ = ["Merge", "MergeBackprop", "dims_agree"]
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from corelib import activations
-from corelib.builtin.layers._workspace import Workspaces
-from corelib.layer import Layer
+from corelib.layers.workspace import Workspaces
+from corelib.layers.base import Layer
 
 __all__ = ["Activation"]
 

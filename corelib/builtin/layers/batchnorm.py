@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from corelib import initializers, regularizers
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import batchnorm as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["BatchNormalization"]
 

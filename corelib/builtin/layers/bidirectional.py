@@ -9,7 +9,7 @@ import numpy as np
 from corelib.builtin.layers.recurrent import RNNBase
 from corelib.builtin.layers.time_distributed import _inner_layer
 from corelib.errors import ConfigError
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["Bidirectional"]
 

@@ -8,10 +8,10 @@ import numpy as np
 
 from corelib import activations, initializers, regularizers
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import conv as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["Conv1D", "Conv2D"]
 

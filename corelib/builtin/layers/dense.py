@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from corelib import activations, initializers, regularizers
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import dense as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["Dense"]
 

@@ -7,9 +7,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from corelib import config
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
-from corelib.layer import Layer
+from corelib.layers.base import Layer
 
 __all__ = ["Dropout"]
 
@@ -64,6 +64,16 @@ class Dropout(Layer):
                     f"to the input; received shape {input_shape}"
                 )
         return input_shape
+
+    def get_rng_state(self) -> dict | None:
+        if self._rng is None:
+            return None
+        return self._rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        if self._rng is None:  # made on first use: not yet in a fresh model
+            self._rng = np.random.Generator(type(config.rng().bit_generator)())
+        self._rng.bit_generator.state = state
 
     def _generator(self) -> np.random.Generator:
         if self.seed is None:

@@ -9,7 +9,7 @@ import numpy as np
 from corelib import initializers, regularizers
 from corelib.builtin.layers.recurrent import _positive_int
 from corelib.errors import DataError
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["Embedding"]
 

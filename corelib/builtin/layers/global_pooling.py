@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.kernels import global_pooling as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D"]
 

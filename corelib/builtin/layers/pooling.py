@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.kernels import pooling as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D"]
 

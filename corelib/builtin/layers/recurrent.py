@@ -18,10 +18,10 @@ from typing import Any, Callable
 import numpy as np
 
 from corelib import activations, config, initializers, regularizers
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import recurrent as _k
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["RNNBase", "SimpleRNN"]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from corelib.builtin.layers.recurrent import _positive_int
 from corelib.errors import ShapeError
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["RepeatVector"]
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
-from corelib.layer import Layer
+from corelib.layers.base import Layer
 
 __all__ = ["Flatten", "Reshape"]
 

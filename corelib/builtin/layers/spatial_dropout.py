@@ -6,7 +6,7 @@ from typing import Any
 
 from corelib.builtin.layers import _spatial as sp
 from corelib.builtin.layers.dropout import Dropout
-from corelib.layer import Shape
+from corelib.layers.base import Shape
 
 __all__ = ["SpatialDropout1D", "SpatialDropout2D"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["TimeDistributed"]
 

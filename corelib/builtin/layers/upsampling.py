@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._workspace import Workspaces
+from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError
-from corelib.layer import Layer, Shape
+from corelib.layers.base import Layer, Shape
 
 __all__ = ["UpSampling2D"]
 

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: callables from the step number to a learning rate (Keras 3's)."""
+"""The built-in learning-rate schedules (Keras 3's), registered through `register_schedules`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ import math
 from typing import Any, Sequence
 
 from corelib.errors import ConfigError
+from corelib.optimizers.schedules import LearningRateSchedule
 
-__all__ = [
-    "LearningRateSchedule",
-    "ExponentialDecay",
-    "CosineDecay",
-    "InverseTimeDecay",
-    "PiecewiseConstantDecay",
-    "serialize",
-    "deserialize",
-]
+__all__ = ["ExponentialDecay", "CosineDecay", "InverseTimeDecay", "PiecewiseConstantDecay"]
 
 
 def _positive(cls: str, arg: str, value: Any, allow_zero: bool = False) -> float:
@@ -27,24 +20,6 @@ def _positive(cls: str, arg: str, value: Any, allow_zero: bool = False) -> float
         kind = "non-negative" if allow_zero else "positive"
         raise ConfigError(f"{cls}: {arg} must be a {kind} number. Received: {arg}={value!r}")
     return number
-
-
-class LearningRateSchedule:
-    """Base class: ``schedule(step) -> learning rate``; JSON-safe `get_config`."""
-
-    def __call__(self, step: int) -> float:
-        raise NotImplementedError(f"{type(self).__name__} does not implement __call__()")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "LearningRateSchedule":
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class ExponentialDecay(LearningRateSchedule):
@@ -186,34 +161,3 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def get_config(self) -> dict:
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
-
-
-def _known() -> dict[str, type]:
-    found: dict[str, type] = {}
-    todo = [LearningRateSchedule]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            found.setdefault(sub.__name__, sub)
-            todo.append(sub)
-    return found
-
-
-def serialize(schedule: LearningRateSchedule) -> dict:
-    """{"class_name": ..., "config": ...} for a schedule."""
-    if not isinstance(schedule, LearningRateSchedule):
-        raise ConfigError(
-            f"Only LearningRateSchedule objects can be saved in a config. Received: learning_rate={schedule!r}"
-        )
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
-
-
-def deserialize(config: dict) -> LearningRateSchedule:
-    """Inverse of `serialize` (any LearningRateSchedule subclass that has been imported)."""
-    name = config.get("class_name") if isinstance(config, dict) else None
-    cls = _known().get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ConfigError(
-            f"Unknown learning-rate schedule {name!r}. Known: {sorted(_known())}. Received: {config!r}"
-        )
-    return cls.from_config(dict(config.get("config") or {}))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib import ConfigError, Layer, ShapeError, initializers, regularizers
-from corelib.layer import Shape
+from corelib.layers.base import Shape
 
 __all__ = ["PositionalEmbedding"]
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corelib import ConfigError, Layer, ShapeError, activations, initializers
-from corelib.layer import Shape
+from corelib.layers.base import Shape
 from dl_transformer.layer_normalization import LayerNormalization
 from dl_transformer.multi_head_attention import MultiHeadAttention
 

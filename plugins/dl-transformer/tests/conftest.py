@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from corelib import config
-from corelib.layer import reset_name_counters
+from corelib.layers.base import reset_name_counters
 
 try:
     importlib.metadata.distribution("dl-transformer")

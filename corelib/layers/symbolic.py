@@ -1,0 +1,87 @@
+"""Symbolic tensors: what calling a layer on `Input`s returns, and the call records they hold.
+
+Calling a layer on symbolic tensors builds it from their shapes and records a
+`Node`; nothing is computed. A model walks from its outputs back to its
+inputs, orders the nodes, and compiles them into a `Plan`: a flat list of
+steps over numbered tensor slots that runs forward in order and backward in
+reverse, summing gradients where a tensor feeds several layers. Sequential
+and functional models run through the same plan.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+
+from corelib.errors import ShapeError
+
+if TYPE_CHECKING:  # the layer protocol imports this module to record calls
+    from corelib.layers.base import Layer, Shape
+
+__all__ = ["SymbolicTensor", "Node", "call_symbolic", "is_symbolic"]
+
+
+class SymbolicTensor:
+    """The placeholder a layer returns when called on `Input`s.
+
+    Attributes:
+        shape: full shape with the batch axis as None.
+        node: the call that produced it.
+        index: which output of that call (0 unless the layer has several).
+    """
+
+    __slots__ = ("shape", "dtype", "node", "index")
+
+    def __init__(self, shape: Shape, dtype: str, node: "Node", index: int = 0) -> None:
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.index = index
+
+    @property
+    def name(self) -> str:
+        layer = self.node.layer
+        return layer.name if len(self.node.outputs) <= 1 else f"{layer.name}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor {self.name} shape={self.shape}>"
+
+
+class Node:
+    """One call of a layer on symbolic tensors."""
+
+    __slots__ = ("layer", "inputs", "outputs", "multi_input", "multi_output")
+
+    def __init__(self, layer: Layer, inputs: list[SymbolicTensor], multi_input: bool) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.outputs: list[SymbolicTensor] = []
+        self.multi_input = multi_input
+        self.multi_output = False
+
+
+def is_symbolic(x: Any) -> bool:
+    if isinstance(x, SymbolicTensor):
+        return True
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
+
+
+def call_symbolic(layer: Layer, x: SymbolicTensor | Sequence[SymbolicTensor]) -> Any:
+    """Build `layer` for the shapes of `x` and record the call."""
+    multi = isinstance(x, (list, tuple))
+    inputs = list(x) if multi else [x]
+    shapes = [t.shape for t in inputs] if multi else inputs[0].shape
+    try:
+        out_shape = layer.ensure_built(shapes)
+    except ShapeError as exc:
+        sources = ", ".join(f"'{t.name}' {t.shape}" for t in inputs)
+        raise ShapeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) cannot take {sources}: {exc}"
+        ) from None
+    node = Node(layer, inputs, multi)
+    if isinstance(out_shape, list):
+        node.multi_output = True
+        node.outputs = [SymbolicTensor(s, layer.dtype, node, i) for i, s in enumerate(out_shape)]
+        return list(node.outputs)
+    node.outputs = [SymbolicTensor(out_shape, layer.dtype, node, 0)]
+    return node.outputs[0]

@@ -1,0 +1,135 @@
+"""Reading models back: `load_model` for a model file, `model_from_config` / `model_from_json`
+for an architecture. Names are looked up in the registry only; nothing in a
+file is imported, unpickled or run. Layers are built inside a weight budget
+equal to what the file holds, so a crafted file cannot allocate gigabytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from corelib import losses, optimizers
+from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError, one_line, short_repr
+from corelib.layers.base import weight_budget
+from corelib.models.functional import Model
+from corelib.models.sequential import Sequential
+from corelib.saving.archive import ENTRIES, open_inner_npz, open_zip, physical_memory, read_config
+from corelib.saving.model_file import assign_weights, check_weight_headers
+from corelib.saving.safe_zip import check_entries, npz_headers, read_npz
+
+__all__ = ["load_model", "model_from_config", "model_from_json"]
+
+_MAX_OPTIMIZER_FACTOR = 4  # optimizer state is at most a few slots per weight
+
+
+def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
+    """Read a model written by `Model.save`.
+
+    Args:
+        filepath: the model file.
+        custom_objects: {name: class} for components not registered by a plugin.
+        compile: restore the optimizer, loss and metrics (and optimizer state).
+    """
+    path = os.fspath(filepath)
+    with open_zip(path, "dl model file") as zf:
+        infos = check_entries(zf, path, "the model file")
+        bad = sorted(set(infos) - ENTRIES)
+        if bad:
+            raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in model file")
+        if "config.json" not in infos or "weights.npz" not in infos:
+            raise ModelFileError(f"{path}: missing {'config.json' if 'config.json' not in infos else 'weights.npz'}")
+        doc = read_config(zf, infos["config.json"], path)
+        with open_inner_npz(zf, infos["weights.npz"], path) as npz:
+            headers = npz_headers(npz, path, "weights.npz", physical_memory())
+            declared = sum(int(np.prod(shape, dtype=object)) * dtype.itemsize for shape, dtype in headers.values())
+            overhead = 4096 * len(headers) + 2**20  # .npy headers and the zip directory
+            if infos["weights.npz"].file_size > declared + overhead:
+                raise ModelFileError(f"{path}: weights.npz declares {infos['weights.npz'].file_size} bytes, "
+                                     f"more than its arrays need ({declared})")
+            with weight_budget(declared + 2**20):
+                model = _model_from_doc(doc, path, custom_objects)
+            check_weight_headers(model, headers, path)
+            arrays = read_npz(npz, path, "weights.npz", declared + 2**20)
+        assign_weights(model, arrays, path)
+        if compile and doc.get("compile"):
+            _compile_from_doc(model, doc["compile"], path)
+            if "optimizer.npz" in infos:
+                expected = sum(p.value.nbytes for p in model.weights)
+                with open_inner_npz(zf, infos["optimizer.npz"], path) as npz:
+                    state = read_npz(npz, path, "optimizer.npz", _MAX_OPTIMIZER_FACTOR * expected + 2**20)
+                try:
+                    model.optimizer.set_state(model.trainable_weights, state)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ModelFileError(f"{path}: optimizer state does not fit the model: {one_line(exc)}") from None
+    return model
+
+
+def model_from_config(config: Any, custom_objects: dict | None = None) -> Model:
+    """A model from {"class_name": "Sequential" | "Model", "config": ...} (no weights)."""
+    kinds = {"Sequential": Sequential, "Model": Model, "Functional": Model}
+    kind = config.get("class_name") if isinstance(config, dict) else None
+    if kind not in kinds:
+        raise ConfigError(f"unsupported model class {short_repr(kind if isinstance(config, dict) else config)}; "
+                          f"expected one of {sorted(kinds)}")
+    return kinds[kind].from_config(config.get("config"), custom_objects=custom_objects)
+
+
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Model:
+    """A model from `model.to_json()` (architecture only; weights stay fresh)."""
+    try:
+        config = json.loads(json_string)
+    except ValueError as exc:
+        raise ConfigError(f"model_from_json: not valid JSON ({exc})") from None
+    return model_from_config(config, custom_objects)
+
+
+def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
+    try:
+        model = model_from_config(doc.get("model"), custom_objects)
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"{path}: {exc}") from None
+    except DLError as exc:
+        raise ModelFileError(f"{path}: {one_line(exc)}") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: config.json is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError, MemoryError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: the model config cannot be built ({type(exc).__name__}: {one_line(exc)})") from None
+    if not model.built:
+        raise ModelFileError(f"{path}: the model's first layer has no input shape")
+    return model
+
+
+def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
+    if not isinstance(cfg, dict):
+        raise ModelFileError(f"{path}: 'compile' in config.json must be a mapping")
+
+    def component(value: Any, deserialize: Any) -> Any:
+        return deserialize(value) if isinstance(value, dict) and "class_name" in value else value
+
+    try:
+        loss = cfg.get("loss")
+        if isinstance(loss, dict) and "class_name" not in loss:
+            loss = {name: component(v, losses.deserialize) for name, v in loss.items()}
+        else:
+            loss = component(loss, losses.deserialize)
+        model.compile(
+            optimizer=component(cfg.get("optimizer", "rmsprop"), optimizers.deserialize),
+            loss=loss,
+            metrics=cfg.get("metrics") or None,
+            loss_weights=cfg.get("loss_weights") if len(model.output_names) > 1 else None,
+        )
+    except UnknownComponentError as exc:
+        providers = cfg.get("providers") if isinstance(cfg.get("providers"), dict) else {}
+        plugins = sorted({str(v[0]) for v in providers.values()
+                          if isinstance(v, list) and v and v[0] not in (None, "dl")})
+        hint = f" (the file was saved with plugin(s) {', '.join(plugins)})" if plugins else ""
+        raise UnknownComponentError(f"{path}: {one_line(exc)}{hint}") from None
+    except DLError as exc:
+        raise ModelFileError(f"{path}: bad compile section: {one_line(exc)}") from None
+    except (ValueError, TypeError, OverflowError, KeyError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: bad compile section ({type(exc).__name__}: {one_line(exc)})") from None
+

@@ -1,0 +1,235 @@
+"""The Optimizer base class: learning rate and schedules, clipping, per-parameter state."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from corelib.errors import ConfigError, ShapeError
+from corelib.layers.base import Parameter
+from corelib.optimizers.schedules import LearningRateSchedule, deserialize, serialize
+
+__all__ = ["Optimizer"]
+
+
+def _optional_positive(cls: str, arg: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or isinstance(value, bool):
+        raise ConfigError(f"{cls}: {arg} must be a positive float or None. Received: {arg}={value!r}")
+    return number
+
+
+class Optimizer:
+    """Base class of optimizers.
+
+    `apply(params)` updates each ``p.value`` in place from ``p.grad``; state for
+    each parameter is created on the first call and keyed by its position in
+    the list. Subclasses define `slot_specs`, `step_scalars` and `update`.
+
+    Args:
+        learning_rate: a float or a schedule from `corelib.optimizers.schedules`
+            (called with the step number).
+        weight_decay: decoupled weight decay: before each update,
+            ``p -= learning_rate * weight_decay * p``. None for none.
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient entry to [-clipvalue, clipvalue].
+        global_clipnorm: scale all gradients together so that their joint L2
+            norm is at most this (not together with clipnorm).
+        name: the optimizer's name.
+    """
+
+    default_name = "optimizer"
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        cls = type(self).__name__
+        self.name = name or self.default_name
+        self.learning_rate = learning_rate
+        if weight_decay is not None:
+            try:
+                weight_decay = float(weight_decay)
+            except (TypeError, ValueError):
+                weight_decay = -1.0
+            if weight_decay < 0:
+                raise ConfigError(f"{cls}: weight_decay must be a non-negative float or None. Received: weight_decay={weight_decay!r}")
+        self.weight_decay = weight_decay
+        self.clipnorm = _optional_positive(cls, "clipnorm", clipnorm)
+        self.clipvalue = _optional_positive(cls, "clipvalue", clipvalue)
+        self.global_clipnorm = _optional_positive(cls, "global_clipnorm", global_clipnorm)
+        if self.clipnorm is not None and self.global_clipnorm is not None:
+            raise ConfigError(
+                f"{cls}: only one of clipnorm and global_clipnorm can be set. "
+                f"Received: clipnorm={clipnorm!r}, global_clipnorm={global_clipnorm!r}"
+            )
+        self.iterations = 0
+        self._slots: list[tuple[np.ndarray, ...]] | None = None
+
+    # -- learning rate -----------------------------------------------------
+
+    @property
+    def learning_rate(self) -> Any:
+        """A float, or a schedule called with the step number. Assign a float to override."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, dict):
+            value = deserialize(value)
+        if isinstance(value, LearningRateSchedule) or (callable(value) and not isinstance(value, type)):
+            self._learning_rate = value
+            return
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number >= 0 or isinstance(value, bool) or math.isinf(number):
+            raise ConfigError(
+                f"{type(self).__name__}: learning_rate must be a non-negative float or a schedule. "
+                f"Received: learning_rate={value!r}"
+            )
+        self._learning_rate = number
+
+    def current_learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule evaluated at `iterations`)."""
+        lr = self._learning_rate
+        return lr if isinstance(lr, float) else float(lr(self.iterations))
+
+    # -- what subclasses provide --------------------------------------------------
+
+    def slot_specs(self) -> tuple[tuple[str, float], ...]:
+        """(name, initial value) of each per-parameter state array."""
+        return ()
+
+    def step_scalars(self, lr: float) -> tuple:
+        """Hyper-parameters of this step, computed once per `apply` (step t = iterations + 1)."""
+        return (lr,)
+
+    def update(self, value: np.ndarray, grad: np.ndarray, slots: tuple, scalars: tuple) -> None:
+        """Update one parameter in place."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update()")
+
+    def applies_weight_decay(self) -> bool:
+        """Whether `update` applies weight decay itself (else `apply` does it first)."""
+        return False
+
+    def extra_state(self) -> dict[str, np.ndarray]:
+        """Optimizer-wide state beyond `iterations` (e.g. Nadam's momentum product)."""
+        return {}
+
+    def set_extra_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `extra_state` returned."""
+
+    # -- stepping -----------------------------------------------------------------
+
+    def build(self, params: Sequence[Parameter]) -> None:
+        """Create zero-step state for `params` (done by the first `apply`)."""
+        specs = self.slot_specs()
+        self._slots = [
+            tuple(np.full(p.value.shape, init, dtype=p.value.dtype) for _, init in specs) for p in params
+        ]
+
+    def apply(self, params: Sequence[Parameter]) -> None:
+        """Update every trainable parameter in place from its gradient; one step."""
+        if self._slots is None:
+            self.build(params)
+        elif len(self._slots) != len(params):
+            raise ShapeError(
+                f"Optimizer '{self.name}' was built for {len(self._slots)} parameters, "
+                f"received {len(params)}. Use a new optimizer for a different model."
+            )
+        lr = self.current_learning_rate()
+        grads = self._clipped([p.grad for p in params])
+        scalars = self.step_scalars(lr)
+        decay = 1.0 - lr * self.weight_decay if self.weight_decay and not self.applies_weight_decay() else None
+        update = self.update
+        for p, grad, slots in zip(params, grads, self._slots):
+            if p.trainable:
+                if decay is not None:
+                    p.value *= decay
+                update(p.value, grad, slots, scalars)
+        self.iterations += 1
+
+    def _clipped(self, grads: list[np.ndarray]) -> list[np.ndarray]:
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                norm = math.sqrt(float(np.vdot(g, g)))
+                out.append(g * (self.clipnorm / norm) if norm > self.clipnorm else g)
+            grads = out
+        elif self.global_clipnorm is not None:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            if norm > self.global_clipnorm:
+                scale = self.global_clipnorm / norm
+                grads = [g * scale for g in grads]
+        if self.clipvalue is not None:
+            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    # -- configuration and state ----------------------------------------------------
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": lr if isinstance(lr, float) else serialize(lr),
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        return cls(**config)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of all state: "iterations", optimizer-wide entries, and "i/slot" per parameter."""
+        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        state.update({k: np.array(v) for k, v in self.extra_state().items()})
+        names = [name for name, _ in self.slot_specs()]
+        for i, slots in enumerate(self._slots or ()):
+            for name, arr in zip(names, slots):
+                state[f"{i}/{name}"] = arr.copy()
+        return state
+
+    def set_state(self, params: Sequence[Parameter], state: dict[str, np.ndarray]) -> None:
+        """Restore `get_state()` exactly for `params`; ValueError when they do not match."""
+        probe = type(self).from_config(self.get_config())
+        probe.build(params)
+        expected = probe.get_state()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ConfigError(
+                f"Optimizer '{self.name}': state does not match the parameters. "
+                f"Missing: {missing[:5]}; unexpected: {unexpected[:5]}"
+            )
+        for key, ref in expected.items():
+            if np.shape(state[key]) != ref.shape:
+                raise ShapeError(
+                    f"Optimizer '{self.name}': state '{key}' must have shape {ref.shape}. "
+                    f"Received: {np.shape(state[key])}"
+                )
+        self.build(params)
+        names = [name for name, _ in self.slot_specs()]
+        for i, slots in enumerate(self._slots):
+            for name, arr in zip(names, slots):
+                arr[...] = state[f"{i}/{name}"]
+        self.iterations = int(state["iterations"])
+        self.set_extra_state({k: np.asarray(state[k]) for k in self.extra_state()})
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"

@@ -1,0 +1,104 @@
+"""The zip archive behind model files and checkpoints: atomic writes and guarded reads.
+
+A file is written to a temporary name in its folder and renamed into place,
+so a failed or interrupted write leaves the previous file whole (and no
+partial one). Reads go through `safe_zip`, which checks sizes and `.npy`
+headers before any data is read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any, Callable
+
+import numpy as np
+
+from corelib.errors import ModelFileError, one_line
+from corelib.saving.safe_zip import read_entry
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "ENTRIES", "write_atomically", "npz_bytes", "open_zip", "open_inner_npz",
+           "read_config", "physical_memory", "TEMPORARY_PREFIX"]
+
+FORMAT = "dl-model"
+FORMAT_VERSION = 1
+ENTRIES = frozenset({"config.json", "weights.npz", "optimizer.npz", "train_state.json"})  # the last: checkpoints
+TEMPORARY_PREFIX = ".dl-save-"
+_MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> None:
+    """Call `write(binary file)` on a temporary file beside `path`, then rename it to `path`.
+
+    A failure (or Ctrl-C) while writing removes the temporary file and leaves
+    whatever was at `path` untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=".tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file gets the usual permissions
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """`arrays` as the bytes of an uncompressed .npz."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def physical_memory() -> int:
+    """The machine's memory in bytes (a generous guess where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**36
+
+
+def open_zip(path: str, what: str) -> zipfile.ZipFile:
+    """The zip at `path`; a missing or unreadable file is a ModelFileError naming `what` it should be."""
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such {what}") from None
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise ModelFileError(f"{path}: not a {what} (not a readable zip: {exc})") from None
+
+
+def open_inner_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> zipfile.ZipFile:
+    """The .npz stored as entry `info` of `zf`, opened as a zip of its own."""
+    try:
+        return zipfile.ZipFile(zf.open(info))
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError) as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def read_config(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict:
+    """config.json of a model file or checkpoint, checked to be a dl model config of this format version."""
+    raw = read_entry(zf, info, path, _MAX_CONFIG_BYTES)
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ModelFileError(f"{path}: config.json is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: config.json is corrupt ({type(exc).__name__}: {one_line(exc)})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: config.json is not a dl model config (format must be {FORMAT!r})")
+    version = doc.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: unsupported model file format_version {version!r}; this dl reads version {FORMAT_VERSION}"
+        )
+    return doc

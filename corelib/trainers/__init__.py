@@ -1,0 +1,15 @@
+"""Trainers: compile, fit, evaluate and predict, for every kind of model.
+
+`trainer` holds the `Trainer` mixin (compile, fit, train_on_batch and the
+public training step: `train_step` built on `compute_gradients` and
+`apply_gradients`); `inference` evaluate and predict; `compile_utils` the
+per-output losses, metrics and running logs `compile` sets up; `batching`
+the checks and slicing of input arrays; `arguments` the small argument
+checks; `data_parallel` what a distribution strategy with several replicas
+(`corelib.distribute`) adds to each step.
+"""
+
+from corelib.trainers.compile_utils import CompiledLosses
+from corelib.trainers.trainer import Trainer
+
+__all__ = ["CompiledLosses", "Trainer"]

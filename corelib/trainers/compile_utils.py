@@ -1,0 +1,165 @@
+"""What `compile` sets up for a model with one or several outputs.
+
+One loss per output (the same loss for every output when one is given),
+combined into one scalar: the mean of the per-output losses, or the weighted
+sum sum(w_i * loss_i) when `loss_weights` is given. Metrics are tracked per
+output; with several outputs the logs name them after the output, as Keras
+does ("digit_loss", "digit_accuracy").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from corelib.errors import ConfigError
+
+__all__ = ["CompiledLosses"]
+
+
+def _per_output(value: Any, names: list[str], what: str, default: Any = None) -> list:
+    """A list with one entry per output from a single value, a list, or a dict keyed by output name."""
+    n = len(names)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ConfigError(f"compile(): {what} names an unknown output {unknown[0]!r}; outputs are {names}")
+        return [value.get(name, default) for name in names]
+    if isinstance(value, (list, tuple)) and what != "metrics":
+        if len(value) != n:
+            raise ConfigError(f"compile(): {what} has {len(value)} entries but the model has {n} outputs {names}")
+        return list(value)
+    return [value] * n
+
+
+class CompiledLosses:
+    """Per-output losses, their weights, metrics, and the running epoch logs."""
+
+    def __init__(self, output_names: list[str], loss: Any, metrics: Any, loss_weights: Any) -> None:
+        from corelib import losses
+
+        self.output_names = list(output_names)
+        n = len(self.output_names)
+        self.losses = []
+        for name, item in zip(self.output_names, _per_output(loss, self.output_names, "loss")):
+            if item is None:
+                raise ConfigError(f"compile(): no loss given for output '{name}'")
+            self.losses.append(losses.get(item))
+        if loss_weights is None:
+            self.weights = [1.0 / n] * n
+        else:
+            self.weights = [float(w if w is not None else 1.0)
+                            for w in _per_output(loss_weights, self.output_names, "loss_weights", 1.0)]
+        self.sparse = [bool(getattr(l, "sparse_targets", False)) for l in self.losses]
+        self.metrics = self._metrics(metrics)
+        self.last_losses = [0.0] * n  # each output's loss in the latest step
+        self.reset()
+
+    def _metrics(self, metrics: Any) -> list[tuple[int, str, Any]]:
+        from corelib import metrics as metrics_mod
+
+        names = self.output_names
+        if metrics is None:
+            per_output: list = [[] for _ in names]
+        elif isinstance(metrics, dict):
+            per_output = _per_output(metrics, names, "metrics", [])
+        elif isinstance(metrics, (list, tuple)) and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
+            if len(metrics) != len(names):
+                raise ConfigError(f"compile(): metrics has {len(metrics)} lists but the model has {len(names)} outputs")
+            per_output = list(metrics)
+        else:
+            per_output = [metrics] * len(names)
+        out = []
+        self.metric_specs: dict[str, list] = {name: [] for name in names}
+        for i, (name, items) in enumerate(zip(names, per_output)):
+            for m in ([items] if isinstance(items, str) or not isinstance(items, (list, tuple)) else items):
+                metric = metrics_mod.get(m, loss=self.losses[i])
+                label = m if isinstance(m, str) else metric.name
+                self.metric_specs[name].append(m if isinstance(m, str) else metrics_mod.serialize(metric))
+                out.append((i, label if len(names) == 1 else f"{name}_{label}", metric))
+        return out
+
+    def get_config(self) -> dict:
+        """JSON-safe compile settings keyed by output name (for the model file)."""
+        from corelib import losses
+
+        return {
+            "loss": {name: losses.serialize(l) for name, l in zip(self.output_names, self.losses)},
+            "loss_weights": dict(zip(self.output_names, self.weights)),
+            "metrics": self.metric_specs,
+        }
+
+    # -- computing ------------------------------------------------------------------
+
+    def forward_backward(self, ys: list, y_pred: list, sw: np.ndarray | None) -> tuple[float, list]:
+        """The combined loss and its gradient for each output."""
+        total, grads = 0.0, []
+        for i, (loss, w) in enumerate(zip(self.losses, self.weights)):
+            value, grad = loss.forward_backward(ys[i], y_pred[i], sw)
+            self.last_losses[i] = float(value)
+            total += w * float(value)
+            grads.append(grad if w == 1.0 else grad * w)
+        return total, grads
+
+    def value(self, ys: list, y_pred: list, sw: np.ndarray | None) -> float:
+        total = 0.0
+        for i, (loss, w) in enumerate(zip(self.losses, self.weights)):
+            self.last_losses[i] = float(loss(ys[i], y_pred[i], sw))
+            total += w * self.last_losses[i]
+        return total
+
+    def update_metrics(self, ys: list, y_pred: list, sw: np.ndarray | None) -> None:
+        for i, _, metric in self.metrics:
+            metric.update_state(ys[i], y_pred[i], sw)
+
+    # -- the logs -------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self._sum = 0.0
+        self._sums = [0.0] * len(self.losses)
+        self._count = 0
+        for _, _, metric in self.metrics:
+            metric.reset_state()
+
+    def running_state(self) -> dict:
+        """The epoch so far, JSON-safe: {"loss_sums": {"sum", "sums", "count"}, "metric_states": [...]}.
+
+        A checkpoint taken mid-epoch stores it, so a resumed epoch reports the
+        same logs as one never interrupted."""
+        return {"loss_sums": {"sum": float(self._sum), "sums": [float(v) for v in self._sums],
+                              "count": int(self._count)},
+                "metric_states": [metric.get_state() for _, _, metric in self.metrics]}
+
+    def set_running_state(self, state: dict) -> None:
+        """Continue from `running_state()`'s output."""
+        sums = state["loss_sums"]
+        self._sum = float(sums["sum"])
+        self._sums = [float(v) for v in sums["sums"]]
+        self._count = int(sums["count"])
+        for (_, _, metric), metric_state in zip(self.metrics, state.get("metric_states") or []):
+            metric.set_state(metric_state)
+
+    def add_loss(self, total: float, count: int) -> None:
+        """Record the latest step's loss (total and per output) for `count` samples."""
+        self._sum += total * count
+        self._count += count
+        if len(self.losses) > 1:
+            for i, v in enumerate(self.last_losses):
+                self._sums[i] += v * count
+
+    def log_names(self) -> list[str]:
+        names = ["loss"]
+        if len(self.losses) > 1:
+            names += [f"{name}_loss" for name in self.output_names]
+        return names + [label for _, label, _ in self.metrics]
+
+    def logs(self, prefix: str = "") -> dict:
+        count = max(self._count, 1)
+        logs = {f"{prefix}loss": self._sum / count}
+        if len(self.losses) > 1:
+            for name, s in zip(self.output_names, self._sums):
+                logs[f"{prefix}{name}_loss"] = s / count
+        for _, label, metric in self.metrics:
+            logs[f"{prefix}{label}"] = float(metric.result())
+        return logs

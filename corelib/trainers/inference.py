@@ -1,0 +1,110 @@
+"""Evaluation and inference of trained models: evaluate, predict, test_on_batch,
+predict_on_batch and calling a model on arrays. A mixin of `Trainer`
+(corelib.trainers.trainer), which supplies the compiled losses, input checks and
+the forward pass these use.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from corelib.trainers.batching import batch_slices
+from corelib.callbacks.base import Callback
+from corelib.callbacks.progbar import format_logs
+from corelib.distribute import collective
+from corelib.errors import ConfigError
+from corelib.layers.symbolic import is_symbolic
+from corelib.trainers.arguments import positive_int, resolve_verbose
+
+__all__ = ["InferenceMixin"]
+
+
+class InferenceMixin:
+    """evaluate / predict and their single-batch forms, for `Trainer`."""
+
+    # -- evaluate / predict -------------------------------------------------------
+
+    def _evaluate_arrays(self, xs, ys, sw, batch_size: int, prefix: str = "") -> dict:
+        replicas = self._replicas()
+        if replicas is not None:
+            return replicas.evaluate(xs, ys, sw, batch_size, prefix)
+        compiled = self.compiled_loss
+        compiled.reset()
+        for idx in batch_slices(xs[0].shape[0], batch_size):
+            self.test_step(([a[idx] for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
+        return compiled.logs(prefix)
+
+    @collective("evaluate")
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: int | str = "auto", sample_weight: Any = None, steps: int | None = None,
+                 callbacks: Sequence[Callback] | None = None, return_dict: bool = False):
+        """Loss and metrics on (x, y): a float, a list [loss, *metrics], or a dict."""
+        self._require_compiled("evaluate")
+        xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        cbs = self._callback_list(callbacks, 0, add_history=False)
+        cbs.on_test_begin()
+        replicas = self._replicas()
+        if replicas is not None:
+            replicas.broadcast_weights()  # the chief's weights: identical results on every replica
+        logs = self._evaluate_arrays(xs, ys, sw, batch_size)
+        cbs.on_test_end(logs)
+        if resolve_verbose(verbose) and (replicas is None or replicas.strategy.is_chief):
+            print(f"evaluate - {xs[0].shape[0]} samples - {format_logs(logs)}", file=sys.stdout)
+        return self._result(logs, return_dict)
+
+    @collective("predict")
+    def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
+                steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
+        """The model's outputs for `x`, computed batch by batch (one array per output)."""
+        xs = self._prepare_x(x)
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        replicas = self._replicas()  # under a strategy each replica predicts its part; all return everything
+        if replicas is not None and xs[0].shape[0] >= replicas.strategy.num_replicas_in_sync:
+            replicas.broadcast_weights()
+            part = replicas.strategy.shard(xs[0].shape[0])
+            outs = [replicas.strategy.all_gather(out) for out in self._predict_arrays([a[part] for a in xs], batch_size)]
+        else:
+            outs = self._predict_arrays(xs, batch_size)
+        return self._pack_outputs(outs)
+
+    def _predict_arrays(self, xs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+        n = xs[0].shape[0]
+        outs: list[np.ndarray] | None = None
+        for idx in batch_slices(n, batch_size):
+            ys = self.predict_step([a[idx] for a in xs])
+            if outs is None:
+                outs = [np.empty((n,) + y.shape[1:], dtype=y.dtype) for y in ys]
+            for out, y in zip(outs, ys):
+                out[idx] = y
+        return outs
+
+    @collective("test_on_batch")
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):
+        compiled = self._require_compiled("test_on_batch")
+        xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+        if self._replicas() is not None:
+            return self._result(self._evaluate_arrays(xs, ys, sw, xs[0].shape[0]), return_dict)
+        compiled.reset()
+        self.test_step((xs, ys, sw))
+        return self._result(compiled.logs(), return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        ys = self.predict_step(self._prepare_x(x))
+        return self._pack_outputs([y.copy() for y in ys])
+
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        if is_symbolic(x):
+            raise ConfigError(f"Calling model '{self.name}' on symbolic tensors (nesting models) is not supported; "
+                              "call its layers instead")
+        ys, _ = self._forward(self._prepare_x(x), training)
+        return self._pack_outputs([y.copy() for y in ys])
+
+    def _result(self, logs: dict, return_dict: bool):
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values

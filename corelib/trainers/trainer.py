@@ -1,0 +1,417 @@
+"""Trainer: compile / fit / train_on_batch, shared by every kind of model
+(evaluate / predict come from `corelib.trainers.inference`).
+
+A subclass supplies the graph: `layers`, the input and output names and
+shapes, `_build_for(shapes)` and `_forward(xs, training) -> (ys, backprop)`
+over lists of arrays. Everything about training lives here, once: a model
+with several outputs has one loss per output, combined into one scalar (their
+mean, or the weighted sum given by `loss_weights`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from corelib import config, optimizers
+from corelib.trainers.batching import (
+    as_inputs,
+    as_target_array,
+    as_targets,
+    batch_slices,
+    check_input_shape,
+    check_sample_counts,
+    class_weights,
+    split_validation,
+)
+from corelib.callbacks.base import Callback, CallbackList
+from corelib.callbacks.history import History
+from corelib.callbacks.progbar import ProgbarLogger
+from corelib.trainers.compile_utils import CompiledLosses
+from corelib.trainers.data_parallel import DataParallel
+from corelib.distribute import collective, get_strategy
+from corelib.errors import ConfigError, DataError
+from corelib.trainers.inference import InferenceMixin
+from corelib.layers.base import Layer
+from corelib.trainers.arguments import positive_int, resolve_verbose
+
+__all__ = ["Trainer"]
+
+
+class Trainer(InferenceMixin):
+    """What makes a model trainable: compile, fit, train_on_batch (and, from
+    `InferenceMixin`, evaluate and predict). `corelib.models.BaseModel` mixes it
+    with the graph; it works on any object that has the members listed below.
+
+    One training step is `train_step(data)`: `compute_gradients` (forward and
+    backward on the batch), then, under a distribution strategy with several
+    replicas, the sum of the gradients over the replicas, then
+    `apply_gradients` (regularization and the optimizer). A subclass may
+    override any of the three, and `test_step` / `predict_step`.
+
+    Attributes:
+        optimizer, loss: set by `compile` (`loss` as given: one, a list or a dict).
+        compiled_loss: the per-output losses, metrics and running logs `compile` set up.
+        history: the `History` of the last `fit`.
+        stop_training: a callback sets it to end `fit` after the current batch.
+        interrupted: True when `fit` ended through `request_stop` (after the step,
+            without the epoch's end: no validation, no on_epoch_end), so a
+            checkpoint taken in on_train_end records the exact step (Ctrl-C).
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or "model"
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.compiled_loss: CompiledLosses | None = None
+        self.compiled = False
+        self.stop_training = False
+        self.interrupted = False
+        self.history: Any = None
+        self._stop_requested = False
+        self._resume_point: Any = None  # a TrainState fit continues from (resume_from)
+        self._epoch_rng_state: dict | None = None  # dl's random state at the epoch's start, before the shuffle
+        self._data_parallel: DataParallel | None = None
+
+    # -- supplied by subclasses -----------------------------------------------------
+
+    layers: list[Layer]
+    input_names: list[str]
+    output_names: list[str]
+
+    def _forward(self, xs: list[np.ndarray], training: bool):
+        raise NotImplementedError
+
+    def _build_for(self, input_shapes: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def _input_shapes(self) -> list[tuple] | None:
+        raise NotImplementedError
+
+    def _pack_outputs(self, ys: list[np.ndarray]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def dtype(self) -> str:
+        return self.layers[0].dtype if self.layers else config.floatx()
+
+    # -- compile ------------------------------------------------------------------
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, weighted_metrics: Any = None, **kwargs: Any) -> None:
+        """Choose the optimizer, the loss (one per output) and the metrics.
+
+        Args:
+            optimizer: name ("adam"), config dict or Optimizer instance.
+            loss: one loss for every output, a list (one per output) or a dict
+                keyed by output name; each a name, config dict or Loss.
+            metrics: a list (applied to every output), a list of lists, or a
+                dict keyed by output name.
+            loss_weights: a list or dict of per-output weights; the total loss
+                is then sum(weight * loss) instead of the mean of the losses.
+        """
+        ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
+        unknown = set(kwargs) - ignored
+        if unknown:
+            raise ConfigError(f"compile() got unexpected keyword arguments: {sorted(unknown)}")
+        if weighted_metrics is not None:
+            raise ConfigError("weighted_metrics is not supported; metrics are weighted by sample_weight")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self.compiled_loss = CompiledLosses(self.output_names, loss, metrics, loss_weights) if loss is not None else None
+        self.compiled = True
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return self.compiled_loss.log_names() if self.compiled_loss else ["loss"]
+
+    @property
+    def compiled_losses(self) -> list:
+        """The Loss object of each output, in output order (after compile)."""
+        return list(self.compiled_loss.losses) if self.compiled_loss else []
+
+    @property
+    def metrics(self) -> list:
+        return [m for _, _, m in self.compiled_loss.metrics] if self.compiled_loss else []
+
+    def _require_compiled(self, what: str) -> CompiledLosses:
+        if not self.compiled or self.compiled_loss is None:
+            raise ConfigError(f"You must call compile() with a loss before {what}()")
+        return self.compiled_loss
+
+    # -- data ---------------------------------------------------------------------
+
+    def _prepare_x(self, x: Any, where: str = "x") -> list[np.ndarray]:
+        xs = as_inputs(x, self.input_names, self.dtype, where)
+        if not self.built:
+            self._build_for([(None,) + a.shape[1:] for a in xs])
+        for a, shape, name in zip(xs, self._input_shapes(), self.input_names):
+            check_input_shape(a, shape, where if len(xs) == 1 else f"{where}['{name}']")
+        return xs
+
+    def _prepare_xy(self, x, y, sample_weight=None, where: str = ""):
+        compiled = self.compiled_loss
+        xs = self._prepare_x(x, f"{where}x")
+        if y is None:
+            raise DataError(f"{where}y is required for training and evaluation")
+        ys = as_targets(y, self.output_names, self.dtype, compiled.sparse, f"{where}y")
+        sw = None
+        if sample_weight is not None:
+            sw = as_target_array(sample_weight, self.dtype, False, f"{where}sample_weight")
+            if sw.ndim != 1:
+                raise DataError(f"{where}sample_weight must be 1-D (one weight per sample), got shape {sw.shape}")
+        check_sample_counts(xs, ys, sw, where)
+        return xs, ys, sw
+
+    def _with_class_weight(self, ys, sw, class_weight):
+        if not class_weight:
+            return sw
+        if len(ys) != 1:
+            raise ConfigError("class_weight needs a model with one output; use sample_weight instead")
+        cw = class_weights(ys[0], class_weight, self.compiled_loss.sparse[0], self.dtype)
+        return cw if sw is None else sw * cw
+
+    # -- the training step: public seams ------------------------------------------
+
+    def compute_gradients(self, xs: list[np.ndarray], ys: list[np.ndarray], sample_weight: np.ndarray | None = None,
+                          loss_scales: Sequence[float] | None = None) -> list[np.ndarray]:
+        """Forward and backward on one batch: afterwards each parameter's ``.grad`` holds the
+        gradient of the combined loss, and `compiled_loss.last_losses` each output's loss.
+
+        Args:
+            xs, ys: the batch's inputs and targets, one array per model input / output.
+            sample_weight: one weight per sample, or None.
+            loss_scales: a factor per output applied to its loss gradient (data-parallel
+                training scales each replica's share); None for 1.
+
+        Returns:
+            The model's outputs on the batch (valid until the next step).
+        """
+        for p in self.weights:
+            p.grad.fill(0)
+        y_pred, backprop = self._forward(xs, True)
+        _, dys = self.compiled_loss.forward_backward(ys, y_pred, sample_weight)
+        if loss_scales is not None:
+            for dy, scale in zip(dys, loss_scales):
+                if scale != 1.0:
+                    dy *= scale
+        backprop(dys)
+        return y_pred
+
+    def apply_gradients(self) -> float:
+        """Add the regularizers' gradients and let the optimizer update the trainable weights
+        from their ``.grad``; returns the regularization loss (added to the step's loss)."""
+        total = 0.0
+        for layer in self.layers:
+            for p in layer.weights:
+                if p.regularizer is not None:
+                    total += float(p.regularizer(p.value))
+                    if p.trainable and layer.trainable:
+                        p.grad += p.regularizer.gradient(p.value)
+        self.optimizer.apply(self.trainable_weights)
+        return total
+
+    def regularization_loss(self) -> float:
+        """The regularizers' total penalty on the current weights."""
+        return sum(float(p.regularizer(p.value)) for p in self.weights if p.regularizer is not None)
+
+    def train_step(self, data: tuple) -> float:
+        """One optimizer step on one batch `data` = (xs, ys, sample_weight); records the batch in
+        the running logs and returns its loss. Under a distribution strategy the batch is the
+        global one: this replica computes on its share and the gradients are summed over all."""
+        xs, ys, sw = data
+        compiled = self.compiled_loss
+        replicas = self._replicas()
+        if replicas is None:
+            y_pred = self.compute_gradients(xs, ys, sw)
+            compiled.update_metrics(ys, y_pred, sw)
+            losses = compiled.last_losses
+        else:
+            losses = replicas.train_step(self, xs, ys, sw)
+        loss = sum(w * v for w, v in zip(compiled.weights, losses)) + self.apply_gradients()
+        compiled.add_loss(loss, xs[0].shape[0])
+        return loss
+
+    def test_step(self, data: tuple) -> float:
+        """Loss and metrics of one batch `data` = (xs, ys, sample_weight), without training;
+        records the batch in the running logs and returns its loss."""
+        xs, ys, sw = data
+        y_pred = self.predict_step(xs)
+        loss = self.compiled_loss.value(ys, y_pred, sw) + self.regularization_loss()
+        self.compiled_loss.update_metrics(ys, y_pred, sw)
+        self.compiled_loss.add_loss(loss, xs[0].shape[0])
+        return loss
+
+    def predict_step(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """The model's outputs on one batch, in inference mode (valid until the next step)."""
+        y_pred, _ = self._forward(xs, False)
+        return y_pred
+
+    # -- stopping and resuming ------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask `fit` to stop after the step in progress, without the epoch's end, with
+        `interrupted` set (a checkpoint callback then records that exact step). Safe to
+        call from a signal handler; under a distribution strategy every replica stops after
+        the same step."""
+        self._stop_requested = True
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether `request_stop` was called and `fit` has not acted on it yet."""
+        return self._stop_requested
+
+    def clear_stop_request(self) -> None:
+        """Forget a pending `request_stop` (a data-parallel step does once the replicas agreed)."""
+        self._stop_requested = False
+
+    def resume_from(self, state: Any) -> None:
+        """Make the next `fit` continue from a checkpoint's `TrainState` (set in a callback's
+        on_train_begin, after the weights are restored): its epoch and step, shuffle, random
+        state and running sums, so the run ends as one never interrupted."""
+        self._resume_point = state
+
+    @property
+    def resume_point(self) -> Any:
+        """The `TrainState` the running `fit` is about to continue from, or None."""
+        return self._resume_point
+
+    @property
+    def epoch_rng_state(self) -> dict | None:
+        """dl's random state at the start of the current epoch, before its shuffle (a checkpoint
+        taken mid-epoch records it, to draw the same shuffle on resume)."""
+        return self._epoch_rng_state
+
+    def _replicas(self) -> DataParallel | None:
+        """The data-parallel engine when a strategy with several replicas is in effect, else None."""
+        strategy = get_strategy()
+        if strategy.num_replicas_in_sync == 1:
+            return None
+        if self._data_parallel is None or self._data_parallel.strategy is not strategy:
+            self._data_parallel = DataParallel(self, strategy)
+        return self._data_parallel
+
+    # -- fit ----------------------------------------------------------------------
+
+    @collective("fit")
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_batch_size: int | None = None,
+            validation_freq: int = 1, **kwargs: Any):
+        """Train for `epochs` passes over (x, y); returns a `History`.
+
+        Arguments and defaults are Keras's: batch_size 32, validation_split
+        taken from the end of the data before shuffling, verbose "auto"
+        (a progress bar on a terminal, one line per epoch otherwise). x and y
+        are arrays, or lists / dicts of arrays for several inputs / outputs.
+        Under a distribution strategy (`corelib.distribute`) every replica
+        calls fit with the same data and trains on its share of each batch.
+        """
+        if kwargs:
+            raise ConfigError(f"fit() got unexpected keyword arguments: {sorted(kwargs)}")
+        compiled = self._require_compiled("fit")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = int(epochs)
+        xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+        sw = self._with_class_weight(ys, sw, class_weight)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise DataError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+            val = self._prepare_xy(*validation_data, where="validation_data ")
+        elif validation_split:
+            nx, ny = len(xs), len(ys)
+            train, held = split_validation(xs + ys + [sw], float(validation_split))
+            xs, ys, sw = train[:nx], train[nx:nx + ny], train[-1]
+            val = (held[:nx], held[nx:nx + ny], held[-1])
+        n = xs[0].shape[0]
+        steps = -(-n // batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, positive_int(steps_per_epoch, "steps_per_epoch"))
+        verbose = resolve_verbose(verbose)
+        replicas = self._replicas()
+        if replicas is not None and not replicas.strategy.is_chief:
+            verbose = 0
+        cbs = self._callback_list(callbacks, verbose, add_history=True)
+        cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
+                        "batch_size": batch_size, "samples": n})
+        self.stop_training = self.interrupted = self._stop_requested = False
+        self._resume_point = None
+        cbs.on_train_begin()
+        if replicas is not None:  # the chief's weights, optimizer and random state (or checkpoint) for all
+            replicas.begin_fit()
+        resume, self._resume_point = self._resume_point, None
+        epoch_logs: dict = {}
+        for epoch in range(resume.epoch if resume is not None else int(initial_epoch), epochs):
+            compiled.reset()
+            cbs.on_epoch_begin(epoch)
+            self._epoch_rng_state = config.get_rng_state()
+            if resume is not None and epoch == resume.epoch:  # same shuffle, random state and running sums
+                order, skip = resume.enter_epoch(self, n, shuffle)
+                self._epoch_rng_state = resume.epoch_rng
+            else:
+                order, skip = (config.rng().permutation(n) if shuffle else None), 0
+            batch_logs: dict = {}
+            want_logs = cbs.wants_batch_logs()
+            for step, idx in enumerate(batch_slices(n, batch_size, order)):
+                if step >= steps:
+                    break
+                if step < skip:
+                    continue
+                cbs.on_train_batch_begin(step)
+                self.train_step(([a[idx] for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
+                if want_logs:
+                    batch_logs = compiled.logs()
+                cbs.on_train_batch_end(step, batch_logs)
+                if self._stop_requested and replicas is None:  # replicas agree on a stop in their step
+                    self._stop_requested = False
+                    self.interrupted = self.stop_training = True
+                if self.stop_training:
+                    break
+            if self.interrupted:
+                break
+            epoch_logs = compiled.logs()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                epoch_logs.update(self._evaluate_arrays(*val, validation_batch_size or batch_size, "val_"))
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        return self.history
+
+    def _callback_list(self, callbacks, verbose: int, add_history: bool) -> CallbackList:
+        items = list(callbacks or [])
+        for cb in items:
+            if not isinstance(cb, Callback):
+                raise ConfigError(f"callbacks must be Callback instances; received {cb!r}")
+        if add_history:
+            self.history = History()
+            items = items + [self.history]
+        if verbose:
+            items = [ProgbarLogger(verbose)] + items
+        cbs = CallbackList(items)
+        cbs.set_model(self)
+        return cbs
+
+    # -- single batches -------------------------------------------------------------
+
+    @collective("train_on_batch")
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: dict | None = None, return_dict: bool = False):
+        """One optimizer step on one batch; returns the loss (and metrics)."""
+        compiled = self._require_compiled("train_on_batch")
+        xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+        sw = self._with_class_weight(ys, sw, class_weight)
+        compiled.reset()
+        replicas = self._replicas()
+        if replicas is not None:
+            replicas.ensure_ready()
+        self.train_step((xs, ys, sw))
+        return self._result(compiled.logs(), return_dict)
