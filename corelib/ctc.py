@@ -111,12 +111,10 @@ def ctc_decode(y_pred: np.ndarray, input_length: Any = None, *, greedy: bool = T
 def character_error_rate(decoded: np.ndarray, labels: np.ndarray) -> float:
     """Total edit distance between decoded rows and label rows (both -1 padded),
     divided by the total number of labels."""
-    from corelib.kernels.ctc import edit_distances
-
     d = np.ascontiguousarray(decoded, np.int64)
     t = np.ascontiguousarray(labels, np.int64)
     if d.shape[0] != t.shape[0]:
         raise ShapeError(f"character_error_rate: {d.shape[0]} decoded rows, {t.shape[0]} label rows")
     total = int((t >= 0).sum())
-    return float(edit_distances(d, t).sum()) / max(total, 1)
+    return float(_k.edit_distances(d, t).sum()) / max(total, 1)
 

@@ -11,6 +11,7 @@ import re
 from typing import Iterable, Mapping
 
 from corelib.registry import hookspecs
+from corelib.version import __version__
 
 __all__ = ["ENV_LOAD", "ENV_STRICT", "dl_version", "entry_points", "normalize_dist", "allow_list_from_env",
            "strict_from_env", "distribution_of"]
@@ -57,9 +58,7 @@ def dl_version() -> str:
     try:
         return importlib.metadata.version("dl")
     except importlib.metadata.PackageNotFoundError:
-        import corelib
-
-        return corelib.__version__
+        return __version__
 
 
 def distribution_of(ep: importlib.metadata.EntryPoint) -> tuple[str | None, str]:

@@ -58,7 +58,7 @@ def load_data(data: dict, source: str, field: str = "training.data", need_y: boo
         except (DLError, TypeError, ValueError) as exc:
             raise SpecError(f"{source}: {field}: {_one_line(exc)}") from exc
         return TrainingData(x, y, x_test, y_test, f"data set {name!r}")
-    from corelib import data as data_files
+    from corelib.spec import files as data_files
 
     path = data["path"]
     x, y = data_files.load(path, target=data.get("target"))

@@ -282,14 +282,14 @@ def _is_model_input(layer: Layer) -> bool:
 def _model_holding(layer: Layer, xs: list, multi: bool) -> Any:
     """A float64 model around a copy of `layer` with its weights: a Sequential for one
     input, a functional Model over one Input per input otherwise."""
-    import corelib
     from corelib import models
+    from corelib.layers import Input
 
     cfg = json.loads(json.dumps(layer.get_config()))
     cfg["dtype"] = "float64"
     if multi:
         clone = type(layer).from_config(cfg)
-        inputs = [corelib.Input(shape=a.shape[1:], dtype="float64") for a in xs]
+        inputs = [Input(shape=a.shape[1:], dtype="float64") for a in xs]
         model = models.Model(inputs, clone(inputs))
     else:
         cfg["batch_input_shape"] = [None, *xs[0].shape[1:]]
