@@ -88,10 +88,10 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
     """The command's work; returns the exit code. Only the chief (rank 0 of a
     distributed run; always, in one process) prints and writes files."""
     import corelib
+    from corelib import callbacks as dl_callbacks
     from corelib import spec as specs
-    from corelib.callbacks.backup import BackupAndRestore
     from corelib.errors import ConfigError
-    from dl_cli._training_callbacks import EpochCSVLogger, ResumeNotice, StopOnInterrupt
+    from corelib.trainers.resumable import ResumableTraining, final_logs
 
     metric_names = [m.strip() for item in metrics for m in item.split(",") if m.strip()] or None
     spec = specs.load_spec(spec_path)
@@ -105,19 +105,14 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
         if chief:
             check_output_path(path, flag)
     if plot_path is not None and chief:
-        from corelib.plotting.history_plot import check_matplotlib
+        from corelib.plotting import check_matplotlib
 
         if plot_path.suffix.lower() not in (".png", ".svg", ".pdf"):
             raise ConfigError(f"--plot writes a .png, .svg or .pdf file. Received: {plot_path}")
         check_matplotlib()
-    backup = BackupAndRestore(backup_dir, save_freq=(checkpoint_freq or "epoch") if checkpoint_dir else False,
-                              delete_checkpoint=False)
-    if chief and Path(backup.path).exists() and not resume:
-        raise ConfigError(f"{backup_dir} holds the checkpoint of an earlier run: pass --resume to continue it, "
-                          f"or delete {backup.path} to start again")
     echo = (lambda text: None) if quiet or not chief else click.echo
-    if chief and resume and not Path(backup.path).exists():
-        click.echo(f"No checkpoint in {backup_dir}; starting from the beginning", err=True)
+    run = ResumableTraining(backup_dir, save_freq=(checkpoint_freq or "epoch") if checkpoint_dir else False,
+                            resume=resume, say=echo, warn=lambda text: click.echo(text, err=True))
 
     if t.seed is not None:
         corelib.set_seed(t.seed)
@@ -130,49 +125,32 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
     x_test, y_test = (None, None) if dataset.x_test is None else \
         specs.prepare_arrays(model, spec, dataset.x_test, dataset.y_test, source=f"{dataset.source}, test split")
 
-    csv_logger = EpochCSVLogger(log_path) if log_path is not None and chief else None
-    interrupt = StopOnInterrupt((lambda text: click.echo(text, err=True)) if chief else (lambda text: None))
-    callbacks = [backup, ResumeNotice(backup, csv_logger, echo), interrupt] + ([csv_logger] if csv_logger else [])
+    callbacks = [dl_callbacks.CSVLogger(log_path)] if log_path is not None else []
     if not quiet and chief:
         model.summary(print_fn=click.echo)
         click.echo(f"Training on {dataset.source}: {sample_count(dataset.x)} samples, {t.epochs} epoch(s), "
                    f"batch size {t.batch_size}")
     verbose = 0 if quiet or not chief else (1 if sys.stdout.isatty() else 2)
-    try:
-        model.fit(x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
-                  shuffle=t.shuffle, verbose=verbose, callbacks=callbacks)
-    finally:
-        interrupt.restore()
-    if model.interrupted:
+    run.fit(model, x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
+            shuffle=t.shuffle, verbose=verbose, callbacks=callbacks)
+    if run.interrupted:
         if chief:
-            click.echo(f"Saved a checkpoint to {backup.path}; run the same command with --resume to continue",
+            click.echo(f"Saved a checkpoint to {run.checkpoint_path}; run the same command with --resume to continue",
                        err=True)
-        return interrupt.exit_code
+        return run.exit_code
 
-    if chief:
-        model.save(str(destination))
-        Path(backup.path).unlink(missing_ok=True)
-        _remove_if_empty(backup_dir)
+    run.save(destination)
     if plot_path is not None and chief:
-        from corelib.plotting.history_plot import plot_history
+        from corelib.plotting import plot_history
 
-        plot_history(backup.history, plot_path, title=spec.name or spec_path.stem)
+        plot_history(run.history, plot_path, title=spec.name or spec_path.stem)
     if x_test is not None:
         logs = model.evaluate(x_test, y_test, batch_size=t.batch_size, verbose=0, return_dict=True)
         if chief:
             click.echo(f"test ({sample_count(dataset.x_test)} samples): {format_logs(logs)}")
     elif chief:
-        last = {k: v[-1] for k, v in backup.history.items() if v}
-        val = {k[4:]: v for k, v in last.items() if k.startswith("val_")}
-        label, logs = ("validation", val) if val else ("train", last)
+        label, logs = final_logs(run.history)
         click.echo(f"{label}: {format_logs(logs)}")
     if chief:
         click.echo(f"Saved model to {destination}")
     return 0
-
-
-def _remove_if_empty(directory: Path) -> None:
-    try:
-        directory.rmdir()
-    except OSError:
-        pass

@@ -118,8 +118,8 @@ def test_an_existing_checkpoint_is_kept_unless_resumed(run, tmp_path):
     (tmp_path / "ck" / "checkpoint.dl").write_bytes(b"an earlier run")
     result = run("train", "spec.yaml", "--checkpoint-dir", "ck")
     assert result.exit_code == 2
-    assert one_error_line(result) == ("Error: ck holds the checkpoint of an earlier run: pass --resume to continue "
-                                      "it, or delete ck/checkpoint.dl to start again")
+    assert one_error_line(result) == ("Error: ck holds the checkpoint of an earlier run: pass --resume (resume=True) "
+                                      "to continue it, or delete ck/checkpoint.dl to start again")
     assert (tmp_path / "ck" / "checkpoint.dl").read_bytes() == b"an earlier run"
     result = run("train", "spec.yaml", "--checkpoint-dir", "ck", "--resume")
     assert result.exit_code == 2 and "ck/checkpoint.dl: not a dl checkpoint" in one_error_line(result)
@@ -147,7 +147,7 @@ def test_resume_without_a_checkpoint_starts_from_the_beginning(run, tmp_path):
 
 def test_ctrl_c_in_process_then_resume_is_bit_for_bit(run, tmp_path, monkeypatch):
     """SIGINT (raised by the process itself mid-epoch) through the real handler; --resume completes the run."""
-    from dl_cli._training_callbacks import StopOnInterrupt
+    from corelib.callbacks import StopOnSignal
 
     write_run(tmp_path, epochs=4)
     assert run("train", "spec.yaml", "--output", "reference.dl", "--log", "reference.csv", "-q").exit_code == 0
@@ -157,7 +157,7 @@ def test_ctrl_c_in_process_then_resume_is_bit_for_bit(run, tmp_path, monkeypatch
         if self.steps == 27:  # epoch 2 (20 steps per epoch), step 7
             os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(StopOnInterrupt, "on_train_batch_end", on_train_batch_end, raising=False)
+    monkeypatch.setattr(StopOnSignal, "on_train_batch_end", on_train_batch_end, raising=False)
     result = run("train", "spec.yaml", "--log", "run.csv")
     assert result.exit_code == 130, result.output
     assert result.stderr.splitlines() == [

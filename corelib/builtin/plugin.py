@@ -159,9 +159,10 @@ def register_callbacks(register: Register) -> None:
     from corelib.builtin.callbacks.early_stopping import EarlyStopping
     from corelib.callbacks.history import History
     from corelib.builtin.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
+    from corelib.callbacks.interrupt import StopOnSignal
     from corelib.callbacks.progbar import ProgbarLogger
     from corelib.builtin.callbacks.terminate_on_nan import TerminateOnNaN
 
     for cls in (History, EarlyStopping, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau,
-                CSVLogger, ProgbarLogger, BackupAndRestore):
+                CSVLogger, ProgbarLogger, BackupAndRestore, StopOnSignal):
         register(cls)

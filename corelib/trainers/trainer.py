@@ -278,7 +278,7 @@ class Trainer(InferenceMixin):
 
     @property
     def resume_point(self) -> Any:
-        """The `TrainState` the running `fit` is about to continue from, or None."""
+        """The checkpoint's `TrainState` the running (or last) `fit` continued from, or None."""
         return self._resume_point
 
     @property
@@ -347,7 +347,7 @@ class Trainer(InferenceMixin):
         cbs.on_train_begin()
         if replicas is not None:  # the chief's weights, optimizer and random state (or checkpoint) for all
             replicas.begin_fit()
-        resume, self._resume_point = self._resume_point, None
+        resume = self._resume_point
         epoch_logs: dict = {}
         for epoch in range(resume.epoch if resume is not None else int(initial_epoch), epochs):
             compiled.reset()
