@@ -20,8 +20,11 @@ def check_output_path(path: Path | None, flag: str) -> None:
 
 
 def format_logs(logs: dict) -> str:
-    """"loss: 0.1234 - accuracy: 0.9800"."""
-    return " - ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in logs.items())
+    """`corelib.callbacks.format_logs` ("loss: 0.1234 - accuracy: 0.9800"), imported on first use:
+    loading the CLI imports no library code."""
+    from corelib.callbacks import format_logs as library_format_logs
+
+    return library_format_logs(logs)
 
 
 def sample_count(arrays: Any) -> int:

@@ -93,7 +93,7 @@ class DLGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        from corelib.errors import DLError
+        from corelib.errors import DLError, one_line
 
         debug = bool(ctx.params.get("debug"))
         with _one_line_warnings(debug):
@@ -109,19 +109,15 @@ class DLGroup(click.Group):
             except DLError as exc:
                 if debug:
                     raise
-                click.echo(f"Error: {_one_line(exc)}", err=True)
+                click.echo(f"Error: {one_line(exc)}", err=True)
                 ctx.exit(2)
             except Exception as exc:  # noqa: BLE001 - the last resort: one line, exit 1
                 if debug:
                     raise
                 click.echo(
-                    f"Error: {type(exc).__name__}: {_one_line(exc)} (run `dl --debug ...` for the traceback)", err=True
+                    f"Error: {type(exc).__name__}: {one_line(exc)} (run `dl --debug ...` for the traceback)", err=True
                 )
                 ctx.exit(1)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 @click.group(cls=DLGroup, context_settings={"help_option_names": ["-h", "--help"]})

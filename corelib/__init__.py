@@ -45,11 +45,13 @@ _SUBMODULES = frozenset(
         "metrics",
         "models",
         "optimizers",
+        "plotting",
         "regularizers",
         "registry",
         "saving",
         "spec",
         "testing",
+        "trainers",
         "utils",
     }
 )

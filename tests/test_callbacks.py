@@ -5,7 +5,6 @@ import csv
 import numpy as np
 import pytest
 
-import corelib
 from corelib import callbacks, layers, models, optimizers
 
 

@@ -2,7 +2,6 @@
 request_stop, resume_from, running and metric state, rng state, ResumableTraining from Python,
 schedules through the registry (docs/architecture.md, docs/training.md)."""
 
-import csv
 import os
 import signal
 

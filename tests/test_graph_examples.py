@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import corelib
 from corelib import datasets, models, spec
 
 pytest.importorskip("dl_datasets")

@@ -22,6 +22,7 @@ import numpy as np
 from corelib.errors import ConfigError, DataError, ShapeError
 from corelib.kernels import ctc as _k
 from corelib.losses import Loss
+from corelib.validation import positive_int
 
 __all__ = ["CTC", "labels_and_lengths"]
 
@@ -74,9 +75,7 @@ class CTC(Loss):
     def __init__(self, blank_index: int = 0, from_logits: bool = False, zero_infinity: bool = False,
                  name: str | None = "ctc", reduction: str = "sum_over_batch_size") -> None:
         super().__init__(name=name, reduction=reduction)
-        if isinstance(blank_index, bool) or not isinstance(blank_index, (int, np.integer)) or blank_index < 0:
-            raise ConfigError(f"CTC: blank_index must be a non-negative int. Received: blank_index={blank_index!r}")
-        self.blank_index = int(blank_index)
+        self.blank_index = positive_int(blank_index, "blank_index", "CTC", allow_zero=True)
         self.from_logits = bool(from_logits)
         self.zero_infinity = bool(zero_infinity)
 

@@ -10,6 +10,7 @@ import numpy as np
 from corelib import config
 from corelib.errors import ConfigError
 from corelib.initializers import Initializer, compute_fans
+from corelib.validation import positive_number
 
 __all__ = [
     "Zeros",
@@ -93,16 +94,6 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
-def _positive(cls: str, arg: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{cls}: {arg} must be a positive float. Received: {arg}={value!r}")
-    return value
-
-
 class RandomNormal(Initializer):
     """Normal draws.
 
@@ -115,7 +106,7 @@ class RandomNormal(Initializer):
     def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
         super().__init__(seed)
         self.mean = float(mean)
-        self.stddev = _positive(type(self).__name__, "stddev", stddev)
+        self.stddev = positive_number(stddev, "stddev", type(self).__name__)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> np.ndarray:
         shape, dtype = _shape_dtype(shape, dtype)
@@ -186,7 +177,7 @@ class VarianceScaling(Initializer):
     ) -> None:
         super().__init__(seed)
         cls = type(self).__name__
-        self.scale = _positive(cls, "scale", scale)
+        self.scale = positive_number(scale, "scale", cls)
         if mode not in self._MODES:
             raise ConfigError(f"{cls}: mode must be one of {self._MODES}. Received: mode={mode!r}")
         if distribution not in self._DISTRIBUTIONS:

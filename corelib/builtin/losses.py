@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ConfigError, DataError, ShapeError
+from corelib.errors import DataError, ShapeError
 from corelib.kernels import losses as _k
 from corelib.losses import Loss
+from corelib.validation import fraction, positive_number
 
 __all__ = [
     "BinaryCrossentropy",
@@ -24,18 +25,6 @@ __all__ = [
 EPSILON = 1e-7
 
 
-def _smoothing(cls: str, label_smoothing: Any) -> float:
-    try:
-        value = float(label_smoothing)
-    except (TypeError, ValueError):
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(
-            f"{cls}: label_smoothing must be a float in [0, 1]. Received: label_smoothing={label_smoothing!r}"
-        )
-    return value
-
-
 class _ProbabilisticLoss(Loss):
     def __init__(
         self,
@@ -46,7 +35,7 @@ class _ProbabilisticLoss(Loss):
     ) -> None:
         super().__init__(name=name, reduction=reduction)
         self.from_logits = bool(from_logits)
-        self.label_smoothing = _smoothing(type(self).__name__, label_smoothing)
+        self.label_smoothing = fraction(label_smoothing, "label_smoothing", type(self).__name__, include_one=True)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
@@ -202,12 +191,7 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0, name: str | None = "huber_loss", reduction: str = "sum_over_batch_size") -> None:
         super().__init__(name=name, reduction=reduction)
-        try:
-            self.delta = float(delta)
-        except (TypeError, ValueError):
-            self.delta = -1.0
-        if not self.delta > 0:
-            raise ConfigError(f"Huber: delta must be a positive float. Received: delta={delta!r}")
+        self.delta = positive_number(delta, "delta", "Huber")
 
     def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
         _k.huber(pred, target, loss_out, grad_out, self.delta)

@@ -13,6 +13,7 @@ import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
 from corelib.metrics import MeanMetricWrapper
+from corelib.validation import positive_int
 
 __all__ = [
     "Accuracy",
@@ -125,12 +126,6 @@ class Accuracy(MeanMetricWrapper):
         return CategoricalAccuracy.values(self, y_true, y_pred)
 
 
-def _top_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"TopKCategoricalAccuracy: k must be a positive int. Received: k={k!r}")
-    return int(k)
-
-
 def _in_top_k(y_pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     # Ties at the boundary count as inside the top k (TensorFlow's in_top_k, used by Keras).
     score = np.take_along_axis(y_pred, labels[..., None].astype(np.intp), axis=-1)
@@ -147,7 +142,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     """
 
     def __init__(self, k: int = 5, name: str | None = None, dtype: Any = None) -> None:
-        self.k = _top_k(k)
+        self.k = positive_int(k, "k", "TopKCategoricalAccuracy")
         super().__init__(name=name, dtype=dtype)
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

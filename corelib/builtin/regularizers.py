@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from corelib.errors import ConfigError
 from corelib.regularizers import Regularizer
+from corelib.validation import positive_number
 
 __all__ = ["L1", "L2", "L1L2"]
-
-
-def _factor(cls: str, arg: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not value >= 0:
-        raise ConfigError(f"{cls}: {arg} must be a non-negative float. Received: {arg}={value!r}")
-    return value
 
 
 class L1L2(Regularizer):
@@ -31,8 +19,8 @@ class L1L2(Regularizer):
     """
 
     def __init__(self, l1: float = 0.01, l2: float = 0.01) -> None:
-        self.l1 = _factor(type(self).__name__, "l1", l1)
-        self.l2 = _factor(type(self).__name__, "l2", l2)
+        self.l1 = positive_number(l1, "l1", type(self).__name__, allow_zero=True)
+        self.l2 = positive_number(l2, "l2", type(self).__name__, allow_zero=True)
 
     def __call__(self, w: np.ndarray) -> float:
         penalty = 0.0

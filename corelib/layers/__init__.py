@@ -2,9 +2,11 @@
 
 `base` holds `Layer` and `Parameter` (the protocol every layer follows),
 `symbolic` the tensors a layer returns when called on `Input`s, `input_layer`
-`Input` / `InputLayer`, and `workspace` the buffer sets a layer reuses across
-training steps (public for plugin authors). Every other name is looked up in
-the registry, so a plugin's layer is reached exactly like a built-in one:
+`Input` / `InputLayer`, `workspace` the buffer sets a layer reuses across
+training steps, and `weight_options` a layer's initializer and regularizer
+arguments, resolved and written back to its config (both public for plugin
+authors). Every other name is looked up in the registry, so a plugin's layer
+is reached exactly like a built-in one:
 
     from corelib import layers
     dense = layers.Dense(32, activation="relu")     # any registered layer, built-in or a plugin's

@@ -124,6 +124,12 @@ class Model(BaseModel):
             counts[name] = counts.get(name, 0) + 1
         return refs
 
+    @property
+    def plan(self) -> Plan | None:
+        """The compiled graph: its layer calls (`plan.nodes`) in the order they run; None
+        until the model's input shape is known."""
+        return self._plan
+
     def connections(self) -> dict[str, list[list[str]]]:
         """For each layer, the tensors each of its calls reads ("dense[0][0]")."""
         refs = self._call_refs()

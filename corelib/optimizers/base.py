@@ -10,20 +10,9 @@ import numpy as np
 from corelib.errors import ConfigError, ShapeError
 from corelib.layers.base import Parameter
 from corelib.optimizers.schedules import LearningRateSchedule, deserialize, serialize
+from corelib.validation import positive_number
 
 __all__ = ["Optimizer"]
-
-
-def _optional_positive(cls: str, arg: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number > 0 or isinstance(value, bool):
-        raise ConfigError(f"{cls}: {arg} must be a positive float or None. Received: {arg}={value!r}")
-    return number
 
 
 class Optimizer:
@@ -59,17 +48,10 @@ class Optimizer:
         cls = type(self).__name__
         self.name = name or self.default_name
         self.learning_rate = learning_rate
-        if weight_decay is not None:
-            try:
-                weight_decay = float(weight_decay)
-            except (TypeError, ValueError):
-                weight_decay = -1.0
-            if weight_decay < 0:
-                raise ConfigError(f"{cls}: weight_decay must be a non-negative float or None. Received: weight_decay={weight_decay!r}")
-        self.weight_decay = weight_decay
-        self.clipnorm = _optional_positive(cls, "clipnorm", clipnorm)
-        self.clipvalue = _optional_positive(cls, "clipvalue", clipvalue)
-        self.global_clipnorm = _optional_positive(cls, "global_clipnorm", global_clipnorm)
+        self.weight_decay = positive_number(weight_decay, "weight_decay", cls, allow_zero=True, optional=True)
+        self.clipnorm = positive_number(clipnorm, "clipnorm", cls, optional=True)
+        self.clipvalue = positive_number(clipvalue, "clipvalue", cls, optional=True)
+        self.global_clipnorm = positive_number(global_clipnorm, "global_clipnorm", cls, optional=True)
         if self.clipnorm is not None and self.global_clipnorm is not None:
             raise ConfigError(
                 f"{cls}: only one of clipnorm and global_clipnorm can be set. "

@@ -31,7 +31,7 @@ def model_to_dot(model: Any, show_shapes: bool = True, show_layer_names: bool = 
         raise ConfigError(f"Model '{model.name}' is not built yet, so its graph is unknown")
     lines = [f"digraph {_quote(model.name)} {{", f"  rankdir={rankdir};",
              '  node [shape=record, fontname="Helvetica", fontsize=11];']
-    graph_layers = [t.node.layer for t in model.inputs] + [n.layer for n in model._plan.nodes]
+    graph_layers = [t.node.layer for t in model.inputs] + [n.layer for n in model.plan.nodes]
     seen = set()
     for layer in graph_layers:
         if id(layer) in seen:
@@ -41,7 +41,7 @@ def model_to_dot(model: Any, show_shapes: bool = True, show_layer_names: bool = 
         if show_shapes:
             label = f"{{{label}|{{input: {_shape(layer.input_shape)}|output: {_shape(layer.output_shape)}}}}}"
         lines.append(f"  {_quote(layer.name)} [label={_quote(label)}];")
-    for node in model._plan.nodes:
+    for node in model.plan.nodes:
         for t in node.inputs:
             lines.append(f"  {_quote(t.node.layer.name)} -> {_quote(node.layer.name)};")
     lines.append("}")

@@ -20,7 +20,7 @@ import json
 import os
 from typing import Any
 
-from corelib.errors import ConfigError, DLError
+from corelib.errors import ConfigError, DLError, one_line
 
 __all__ = ["parse_layer", "parse_shape", "compose", "spec_text", "write_spec"]
 
@@ -161,7 +161,7 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
         try:
             cls = registry.get("layers", layer_name)
         except DLError as exc:
-            raise type(exc)(f"{shown}: {' '.join(str(exc).split())}") from None
+            raise type(exc)(f"{shown}: {one_line(exc)}") from None
         config = _named_arguments(cls, layer_name, args, kwargs, shown)
         if i == 0 and input_shape is not None:
             if any(k in config for k in ("input_shape", "batch_input_shape", "input_dim")):
@@ -175,7 +175,7 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
             model.add(layer)
         except (DLError, TypeError) as exc:
             raise (type(exc) if isinstance(exc, DLError) else ConfigError)(
-                f"{shown}: {' '.join(str(exc).split())}") from None
+                f"{shown}: {one_line(exc)}") from None
         layers_doc.append({layer_name: config})
     doc: dict = {"name": name} if name else {}
     doc["model"] = layers_doc

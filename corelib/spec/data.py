@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from corelib.spec.fields import SpecError
-from corelib.errors import DataError, DLError
+from corelib.errors import DataError, DLError, one_line
 
 __all__ = ["TrainingData", "data_argument", "load_data", "load_training_data", "prepare_arrays", "prepare_targets",
            "check_for_model"]
@@ -56,7 +56,7 @@ def load_data(data: dict, source: str, field: str = "training.data", need_y: boo
         try:
             (x, y), (x_test, y_test) = datasets.load_data(name, **data["options"])
         except (DLError, TypeError, ValueError) as exc:
-            raise SpecError(f"{source}: {field}: {_one_line(exc)}") from exc
+            raise SpecError(f"{source}: {field}: {one_line(exc)}") from exc
         return TrainingData(x, y, x_test, y_test, f"data set {name!r}")
     from corelib.spec import files as data_files
 
@@ -143,7 +143,7 @@ def _prepare_y(model: Any, y: Any, where: str) -> Any:
                             "with one y_<output name> array per output")
         return prepare_targets(y, losses[0], dims[0])
     except DataError as exc:
-        message = _one_line(exc)
+        message = one_line(exc)
         raise DataError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
@@ -201,7 +201,7 @@ def check_for_model(model: Any, x: Any, y: Any, source: str) -> None:
             try:
                 check_targets(arr, shape)
             except DLError as exc:
-                raise DataError(f"{source}: {label}: {' '.join(str(exc).split())}") from None
+                raise DataError(f"{source}: {label}: {one_line(exc)}") from None
         elif getattr(loss, "sparse_targets", False):
             _check_labels(source, label, arr, which, shape)
         elif not _fits(arr.shape[1:], shape[1:]):
@@ -269,7 +269,3 @@ def _to_categorical(y: np.ndarray, classes: int) -> np.ndarray:
     except ImportError:  # corelib.utils is optional here; one-hot by indexing is the same thing
         return np.eye(classes, dtype=config.floatx())[y]
     return np.asarray(to_categorical(y, num_classes=classes), dtype=config.floatx())
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -12,7 +12,8 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from corelib.errors import ConfigError
+from corelib import validation
+from corelib.errors import ConfigError, short_repr
 
 # Keys Keras writes next to class_name/config that carry nothing dl needs.
 KERAS_EXTRA_KEYS = frozenset({"module", "registered_name", "build_config", "compile_config", "name"})
@@ -23,12 +24,7 @@ class SpecError(ConfigError):
 
 
 def fail(source: str, field: str, expected: str, value: Any) -> SpecError:
-    return SpecError(f"{source}: {field} must be {expected}, got {_short(value)}")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return SpecError(f"{source}: {field} must be {expected}, got {short_repr(value)}")
 
 
 def unknown_keys(source: str, where: str, mapping: dict, allowed: tuple[str, ...]) -> None:
@@ -42,15 +38,17 @@ def unknown_keys(source: str, where: str, mapping: dict, allowed: tuple[str, ...
 
 
 def positive_int(value: Any, field: str, source: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise fail(source, field, "a positive int", value)
-    return value
+    try:
+        return validation.positive_int(value, field)
+    except ConfigError:
+        raise fail(source, field, "a positive int", value) from None
 
 
 def non_negative_int(value: Any, field: str, source: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise fail(source, field, "a non-negative int", value)
-    return value
+    try:
+        return validation.positive_int(value, field, allow_zero=True)
+    except ConfigError:
+        raise fail(source, field, "a non-negative int", value) from None
 
 
 def fraction(value: Any, field: str, source: str) -> float:

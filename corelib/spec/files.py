@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any, Union
 import numpy as np
 
 from corelib import config
-from corelib.errors import DataError
+from corelib.errors import DataError, one_line
 
 __all__ = ["load", "load_inputs", "load_npz", "load_npy", "load_csv", "SUFFIXES"]
 
@@ -161,9 +160,9 @@ def load_npz(path: str | os.PathLike, need_y: bool = True) -> tuple[Arrays, Arra
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise DataError(f"{path}: holds object (pickled) arrays, which dl never loads; save numeric arrays") from None
-        raise DataError(f"{path}: not a readable .npz file ({_one_line(str(exc))})") from None
+        raise DataError(f"{path}: not a readable .npz file ({one_line(exc)})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {_one_line(str(exc))})") from None
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {one_line(exc)})") from None
     checked = {label: _numeric(path, label, arr) for label, arr in _labelled(x, "x") + _labelled(y, "y")}
     _same_length(path, checked)
     x = {k: _inputs(v) for k, v in x.items()} if isinstance(x, dict) else _inputs(checked["x"])
@@ -210,9 +209,9 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise DataError(f"{path}: holds an object (pickled) array, which dl never loads; save a numeric array") from None
-        raise DataError(f"{path}: not a readable .npy file ({_one_line(str(exc))})") from None
+        raise DataError(f"{path}: not a readable .npy file ({one_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({type(exc).__name__}: {_one_line(str(exc))})") from None
+        raise DataError(f"{path}: not a readable .npy file ({type(exc).__name__}: {one_line(exc)})") from None
     return _inputs(_numeric(path, "x", x))
 
 
@@ -301,7 +300,3 @@ def _diagnose_csv(path: Path, header: list[str]) -> str:
                     shown = repr(cell.strip()) if cell.strip() else "an empty cell"
                     return f"{path}: line {line}, column {name!r}: {shown} is not a number; all columns must be numeric"
     return f"{path}: could not be read as a numeric .csv file"
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()

@@ -34,7 +34,7 @@ import numpy as np
 
 import corelib.spec.fields as F
 from corelib.spec.fields import SpecError
-from corelib.errors import DLError
+from corelib.errors import DLError, one_line
 
 __all__ = ["parse_graph", "build_graph", "per_output", "loss_weights", "column_groups", "split_columns"]
 
@@ -122,7 +122,7 @@ def build_graph(graph: dict, source: str, name: str | None) -> Any:
         try:
             return model_from_config(graph["architecture"])
         except DLError as exc:
-            raise SpecError(f"{source}: model: {' '.join(str(exc).split())}") from exc
+            raise SpecError(f"{source}: model: {one_line(exc)}") from exc
     tensors = {n: Input(shape=tuple(shape), name=n) for n, shape in graph["inputs"]}
     made: dict[str, Any] = {}
     registry = get_registry()
@@ -138,14 +138,14 @@ def build_graph(graph: dict, source: str, name: str | None) -> Any:
             x = [tensors[t] for t in item["inputs"]]
             tensors[item["name"]] = layer(x if len(x) > 1 else x[0])
         except (DLError, TypeError) as exc:
-            raise SpecError(f"{source}: {where}: {' '.join(str(exc).split())}") from exc
+            raise SpecError(f"{source}: {where}: {one_line(exc)}") from exc
     inputs = {n: tensors[n] for n, _ in graph["inputs"]}
     outs = graph["outputs"]
     outputs = tensors[outs[0]] if len(outs) == 1 else {n: tensors[n] for n in outs}
     try:
         return Model(inputs if len(inputs) > 1 else next(iter(inputs.values())), outputs, name=name or graph["name"])
     except DLError as exc:
-        raise SpecError(f"{source}: model: {' '.join(str(exc).split())}") from exc
+        raise SpecError(f"{source}: model: {one_line(exc)}") from exc
 
 
 def per_output(value: Any, field: str, source: str, check: Callable[[Any, str, str], Any]) -> Any:

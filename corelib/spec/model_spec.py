@@ -11,7 +11,7 @@ from typing import Any
 
 import corelib.spec.fields as F
 from corelib.spec.fields import SpecError
-from corelib.errors import DLError
+from corelib.errors import DLError, one_line
 from corelib.spec.data import TrainingData, load_training_data, prepare_arrays, prepare_targets
 
 __all__ = [
@@ -274,7 +274,7 @@ def build_model(spec: Spec) -> Any:
             layer = factory(dict(item["config"])) if factory is not None else cls(**item["config"])
             model.add(layer)
         except (DLError, TypeError) as exc:
-            raise SpecError(f"{spec.source}: {where}: {_one_line(exc)}") from exc
+            raise SpecError(f"{spec.source}: {where}: {one_line(exc)}") from exc
     return model
 
 
@@ -306,8 +306,4 @@ def _resolve(fn: Any, source: str, field: str) -> Any:
     try:
         return fn()
     except (DLError, TypeError, ValueError) as exc:
-        raise SpecError(f"{source}: {field}: {_one_line(exc)}") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+        raise SpecError(f"{source}: {field}: {one_line(exc)}") from exc

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from corelib import config
+from corelib.errors import one_line
 
 __all__ = ["ConformanceError", "Report", "relative_error", "numeric_gradient", "noise_floor", "float64_and_fixed_rng",
            "scramble_global_rngs", "registered_entry"]
@@ -137,7 +138,7 @@ class Report:
         try:
             return True, fn()
         except Exception as exc:  # noqa: BLE001 - a raising component fails the check, not the kit
-            self.fail(check, f"raised {type(exc).__name__}: {' '.join(str(exc).split())}")
+            self.fail(check, f"raised {type(exc).__name__}: {one_line(exc)}")
             return False, None
 
     def done(self) -> None:

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.validation import positive_int
 
 __all__ = ["positive_int", "resolve_verbose"]
-
-
-def positive_int(value: Any, name: str) -> int:
-    """`value` as an int, refusing anything but a positive int (bools too)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{name} must be a positive int. Received: {name}={value!r}")
-    return int(value)
 
 
 def resolve_verbose(verbose: int | str) -> int:

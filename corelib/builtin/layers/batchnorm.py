@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from corelib import initializers, regularizers
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import batchnorm as _k
 from corelib.layers.base import Layer, Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
 
 __all__ = ["BatchNormalization"]
 
@@ -86,12 +86,10 @@ class BatchNormalization(Layer):
         self.epsilon = _number(epsilon, "epsilon", where, 0.0, None)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        set_weight_options(self, beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+                           moving_mean_initializer=moving_mean_initializer,
+                           moving_variance_initializer=moving_variance_initializer,
+                           beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
         self._ws = Workspaces()
 
@@ -174,10 +172,5 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            **weight_options_config(self),
         }

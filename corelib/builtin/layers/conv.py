@@ -6,12 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from corelib import activations, initializers, regularizers
+from corelib import activations
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import output_activation
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import conv as _k
 from corelib.layers.base import Layer, Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 
 __all__ = ["Conv1D", "Conv2D"]
 
@@ -46,9 +49,7 @@ class _Conv(Layer):
     ) -> None:
         super().__init__(**kwargs)
         where = f"{type(self).__name__} '{self.name}'"
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
-            raise ConfigError(f"{where}: filters must be a positive int. Received: filters={filters!r}")
-        self.filters = int(filters)
+        self.filters = positive_int(filters, "filters", where)
         self.kernel_size = sp.int_tuple(kernel_size, self.rank, "kernel_size", where)
         self.strides = sp.int_tuple(strides, self.rank, "strides", where)
         self.padding = sp.padding_mode(padding, where, self._paddings)
@@ -59,13 +60,10 @@ class _Conv(Layer):
             raise ConfigError(
                 f"{where}: filters must be a multiple of groups. Received: filters={filters}, groups={groups}"
             )
-        self.activation = activations.get(activation if activation is not None else "linear")
-        self._act = None if self.activation.name == "linear" else self.activation
+        self.activation, self._act = output_activation(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self.kernel = None
         self.bias = None
         self._ws = Workspaces()
@@ -197,10 +195,7 @@ class _Conv(Layer):
             "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **weight_options_config(self),
         }
 
 

@@ -6,11 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from corelib import activations, initializers, regularizers
+from corelib import activations
 from corelib.layers.workspace import Workspaces
-from corelib.errors import ConfigError, ShapeError
+from corelib.errors import ShapeError
+from corelib.builtin.layers._common import output_activation
 from corelib.kernels import dense as _k
 from corelib.layers.base import Layer, Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 
 __all__ = ["Dense"]
 
@@ -47,17 +50,11 @@ class Dense(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ConfigError(f"Dense '{self.name}': units must be a positive int. Received: units={units!r}")
-        self.units = int(units)
-        self.activation = activations.get(activation if activation is not None else "linear")
-        # Linear needs no work at all; None skips the calls.
-        self._act = None if self.activation.name == "linear" else self.activation
+        self.units = positive_int(units, "units", f"Dense '{self.name}'")
+        self.activation, self._act = output_activation(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self.kernel = None
         self.bias = None
         self._ws = Workspaces()
@@ -139,8 +136,5 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **weight_options_config(self),
         }

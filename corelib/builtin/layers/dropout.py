@@ -8,8 +8,9 @@ import numpy as np
 
 from corelib import config
 from corelib.layers.workspace import Workspaces
-from corelib.errors import ConfigError, ShapeError
+from corelib.errors import ShapeError
 from corelib.layers.base import Layer
+from corelib.validation import fraction
 
 __all__ = ["Dropout"]
 
@@ -38,15 +39,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        try:
-            rate_value = float(rate)
-        except (TypeError, ValueError):
-            rate_value = -1.0
-        if isinstance(rate, bool) or not 0.0 <= rate_value < 1.0:
-            raise ConfigError(
-                f"Dropout '{self.name}': rate must be a float in [0, 1). Received: rate={rate!r}"
-            )
-        self.rate = rate_value
+        self.rate = fraction(rate, "rate", f"Dropout '{self.name}'")
         self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
         self.seed = None if seed is None else int(seed)
         self._rng: np.random.Generator | None = None

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from corelib import initializers, regularizers
-from corelib.builtin.layers.recurrent import _positive_int
 from corelib.errors import DataError
 from corelib.layers.base import Layer, Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 
 __all__ = ["Embedding"]
 
@@ -38,10 +38,11 @@ class Embedding(Layer):
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "random_uniform",
                  embeddings_regularizer: Any = None, mask_zero: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.input_dim = _positive_int("Embedding", self.name, "input_dim", input_dim)
-        self.output_dim = _positive_int("Embedding", self.name, "output_dim", output_dim)
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        where = f"Embedding '{self.name}'"
+        self.input_dim = positive_int(input_dim, "input_dim", where)
+        self.output_dim = positive_int(output_dim, "output_dim", where)
+        set_weight_options(self, embeddings_initializer=embeddings_initializer,
+                           embeddings_regularizer=embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
         self.embeddings = None
 
@@ -82,7 +83,6 @@ class Embedding(Layer):
             **super().get_config(),
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            **weight_options_config(self),
             "mask_zero": self.mask_zero,
         }

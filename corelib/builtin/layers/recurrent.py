@@ -17,29 +17,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corelib import activations, config, initializers, regularizers
+from corelib import activations, config
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import recurrent as _k
 from corelib.layers.base import Layer, Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import fraction, positive_int
 
 __all__ = ["RNNBase", "SimpleRNN"]
-
-
-def _positive_int(cls: str, name: str, arg: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{cls} '{name}': {arg} must be a positive int. Received: {arg}={value!r}")
-    return int(value)
-
-
-def _rate(cls: str, name: str, arg: str, value: Any) -> float:
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        rate = -1.0
-    if not 0.0 <= rate < 1.0:
-        raise ConfigError(f"{cls} '{name}': {arg} must be a float in [0, 1). Received: {arg}={value!r}")
-    return rate
 
 
 def _kernel_activation(cls: str, name: str, arg: str, value: Any):
@@ -95,17 +81,15 @@ class RNNBase(Layer):
     ) -> None:
         super().__init__(**kwargs)
         cls = type(self).__name__
-        self.units = _positive_int(cls, self.name, "units", units)
+        where = f"{cls} '{self.name}'"
+        self.units = positive_int(units, "units", where)
         self.activation = _kernel_activation(cls, self.name, "activation", activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.dropout = _rate(cls, self.name, "dropout", dropout)
-        self.recurrent_dropout = _rate(cls, self.name, "recurrent_dropout", recurrent_dropout)
+        set_weight_options(self, kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                           bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                           recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer)
+        self.dropout = fraction(dropout, "dropout", where)
+        self.recurrent_dropout = fraction(recurrent_dropout, "recurrent_dropout", where)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -246,12 +230,7 @@ class RNNBase(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **weight_options_config(self),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "return_sequences": self.return_sequences,

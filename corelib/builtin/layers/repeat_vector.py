@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.layers.recurrent import _positive_int
 from corelib.errors import ShapeError
 from corelib.layers.base import Layer, Shape
+from corelib.validation import positive_int
 
 __all__ = ["RepeatVector"]
 
@@ -29,7 +29,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.n = _positive_int("RepeatVector", self.name, "n", n)
+        self.n = positive_int(n, "n", f"RepeatVector '{self.name}'")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 2:

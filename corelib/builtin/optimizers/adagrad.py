@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.optimizers.adam import check_epsilon
-from corelib.errors import ConfigError
 from corelib.kernels import optim as _k
 from corelib.optimizers import Optimizer
+from corelib.validation import positive_number
 
 __all__ = ["Adagrad"]
 
@@ -35,16 +34,9 @@ class Adagrad(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
-        try:
-            self.initial_accumulator_value = float(initial_accumulator_value)
-        except (TypeError, ValueError):
-            self.initial_accumulator_value = -1.0
-        if not self.initial_accumulator_value >= 0:
-            raise ConfigError(
-                "Adagrad: initial_accumulator_value must be a non-negative float. "
-                f"Received: initial_accumulator_value={initial_accumulator_value!r}"
-            )
-        self.epsilon = check_epsilon("Adagrad", epsilon)
+        self.initial_accumulator_value = positive_number(initial_accumulator_value, "initial_accumulator_value",
+                                                         "Adagrad", allow_zero=True)
+        self.epsilon = positive_number(epsilon, "epsilon", "Adagrad", allow_zero=True)
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:
         return (("accumulator", self.initial_accumulator_value),)

@@ -10,28 +10,9 @@ import numpy as np
 from corelib.errors import ConfigError
 from corelib.kernels import optim as _k
 from corelib.optimizers import Optimizer
+from corelib.validation import fraction, positive_number
 
-__all__ = ["Adam", "AdamW", "check_beta", "check_epsilon"]
-
-
-def check_beta(cls: str, arg: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not 0.0 <= number < 1.0:
-        raise ConfigError(f"{cls}: {arg} must be a float in [0, 1). Received: {arg}={value!r}")
-    return number
-
-
-def check_epsilon(cls: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not number >= 0:
-        raise ConfigError(f"{cls}: epsilon must be a non-negative float. Received: epsilon={value!r}")
-    return number
+__all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
@@ -60,9 +41,9 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         cls = type(self).__name__
-        self.beta_1 = check_beta(cls, "beta_1", beta_1)
-        self.beta_2 = check_beta(cls, "beta_2", beta_2)
-        self.epsilon = check_epsilon(cls, epsilon)
+        self.beta_1 = fraction(beta_1, "beta_1", cls)
+        self.beta_2 = fraction(beta_2, "beta_2", cls)
+        self.epsilon = positive_number(epsilon, "epsilon", cls, allow_zero=True)
         self.amsgrad = bool(amsgrad)
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:

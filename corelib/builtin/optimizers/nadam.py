@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.optimizers.adam import check_beta, check_epsilon
 from corelib.kernels import optim as _k
 from corelib.optimizers import Optimizer
+from corelib.validation import fraction, positive_number
 
 __all__ = ["Nadam"]
 
@@ -38,9 +38,9 @@ class Nadam(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = check_beta("Nadam", "beta_1", beta_1)
-        self.beta_2 = check_beta("Nadam", "beta_2", beta_2)
-        self.epsilon = check_epsilon("Nadam", epsilon)
+        self.beta_1 = fraction(beta_1, "beta_1", "Nadam")
+        self.beta_2 = fraction(beta_2, "beta_2", "Nadam")
+        self.epsilon = positive_number(epsilon, "epsilon", "Nadam", allow_zero=True)
         self.u_product = 1.0  # product of u_1 .. u_t over the steps taken
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:

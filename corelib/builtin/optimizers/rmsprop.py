@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.optimizers.adam import check_beta, check_epsilon
-from corelib.errors import ConfigError
 from corelib.kernels import optim as _k
 from corelib.optimizers import Optimizer
+from corelib.validation import fraction, positive_number
 
 __all__ = ["RMSprop"]
 
@@ -42,14 +41,9 @@ class RMSprop(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.rho = check_beta("RMSprop", "rho", rho)
-        try:
-            self.momentum = float(momentum)
-        except (TypeError, ValueError):
-            self.momentum = -1.0
-        if not 0.0 <= self.momentum <= 1.0:
-            raise ConfigError(f"RMSprop: momentum must be a float in [0, 1]. Received: momentum={momentum!r}")
-        self.epsilon = check_epsilon("RMSprop", epsilon)
+        self.rho = fraction(rho, "rho", "RMSprop")
+        self.momentum = fraction(momentum, "momentum", "RMSprop", include_one=True)
+        self.epsilon = positive_number(epsilon, "epsilon", "RMSprop", allow_zero=True)
         self.centered = bool(centered)
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:

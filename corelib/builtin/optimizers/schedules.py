@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 from corelib.errors import ConfigError
 from corelib.optimizers.schedules import LearningRateSchedule
+from corelib.validation import positive_number
 
 __all__ = ["ExponentialDecay", "CosineDecay", "InverseTimeDecay", "PiecewiseConstantDecay"]
-
-
-def _positive(cls: str, arg: str, value: Any, allow_zero: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not (number >= 0 if allow_zero else number > 0) or isinstance(value, bool):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ConfigError(f"{cls}: {arg} must be a {kind} number. Received: {arg}={value!r}")
-    return number
 
 
 class ExponentialDecay(LearningRateSchedule):
@@ -42,9 +32,10 @@ class ExponentialDecay(LearningRateSchedule):
         name: str = "ExponentialDecay",
     ) -> None:
         cls = type(self).__name__
-        self.initial_learning_rate = _positive(cls, "initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive(cls, "decay_steps", decay_steps)
-        self.decay_rate = _positive(cls, "decay_rate", decay_rate)
+        self.initial_learning_rate = positive_number(initial_learning_rate, "initial_learning_rate", cls,
+                                                     allow_zero=True, noun="number")
+        self.decay_steps = positive_number(decay_steps, "decay_steps", cls, noun="number")
+        self.decay_rate = positive_number(decay_rate, "decay_rate", cls, noun="number")
         self.staircase = bool(staircase)
         self.name = name
 
@@ -103,12 +94,14 @@ class CosineDecay(LearningRateSchedule):
         warmup_steps: int = 0,
     ) -> None:
         cls = type(self).__name__
-        self.initial_learning_rate = _positive(cls, "initial_learning_rate", initial_learning_rate, True)
-        self.decay_steps = _positive(cls, "decay_steps", decay_steps)
-        self.alpha = _positive(cls, "alpha", alpha, True)
+        self.initial_learning_rate = positive_number(initial_learning_rate, "initial_learning_rate", cls,
+                                                     allow_zero=True, noun="number")
+        self.decay_steps = positive_number(decay_steps, "decay_steps", cls, noun="number")
+        self.alpha = positive_number(alpha, "alpha", cls, allow_zero=True, noun="number")
         self.name = name
-        self.warmup_target = None if warmup_target is None else _positive(cls, "warmup_target", warmup_target, True)
-        self.warmup_steps = _positive(cls, "warmup_steps", warmup_steps, True)
+        self.warmup_target = None if warmup_target is None else positive_number(
+            warmup_target, "warmup_target", cls, allow_zero=True, noun="number")
+        self.warmup_steps = positive_number(warmup_steps, "warmup_steps", cls, allow_zero=True, noun="number")
 
     def _decayed(self, peak: float, step: float) -> float:
         fraction = min(step, self.decay_steps) / self.decay_steps

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ConfigError
 from corelib.kernels import optim as _k
 from corelib.optimizers import Optimizer
+from corelib.validation import fraction
 
 __all__ = ["SGD"]
 
@@ -27,12 +27,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
-        try:
-            self.momentum = float(momentum)
-        except (TypeError, ValueError):
-            self.momentum = -1.0
-        if not 0.0 <= self.momentum <= 1.0:
-            raise ConfigError(f"SGD: momentum must be a float in [0, 1]. Received: momentum={momentum!r}")
+        self.momentum = fraction(momentum, "momentum", "SGD", include_one=True)
         self.nesterov = bool(nesterov)
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:

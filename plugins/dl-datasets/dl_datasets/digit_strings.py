@@ -7,21 +7,14 @@ strings are made of digit images the model never saw.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.validation import positive_int
 
 __all__ = ["load_digit_strings"]
 
 MAX_LENGTH = 6
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"Data set 'digit_strings': {name} must be a positive int. Received: {name}={value!r}")
-    return int(value)
 
 
 def _strings(pool_x: np.ndarray, pool_y: np.ndarray, n: int, rng: np.random.Generator):
@@ -54,9 +47,9 @@ def load_digit_strings(*, n_train: int = 6000, n_test: int = 1000, test_size: fl
     from sklearn.datasets import load_digits as sk_load
     from sklearn.model_selection import train_test_split
 
-    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"Data set 'digit_strings': seed must be a non-negative int. Received: seed={seed!r}")
+    where = "Data set 'digit_strings'"
+    n_train, n_test = positive_int(n_train, "n_train", where), positive_int(n_test, "n_test", where)
+    seed = positive_int(seed, "seed", where, allow_zero=True)
     if not isinstance(test_size, float) or not 0.0 < test_size < 1.0:
         raise ConfigError(f"Data set 'digit_strings': test_size must be a float in (0, 1). "
                           f"Received: test_size={test_size!r}")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.validation import positive_int
 
 __all__ = ["load_digits", "load_iris", "load_wine", "load_breast_cancer", "load_diabetes"]
 
@@ -22,8 +23,7 @@ Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 def _check(name: str, test_size: Any, seed: Any, normalize: Any) -> None:
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0.0 < test_size < 1.0:
         raise ConfigError(f"Data set {name!r}: test_size must be a float in (0, 1). Received: test_size={test_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"Data set {name!r}: seed must be a non-negative int. Received: seed={seed!r}")
+    positive_int(seed, "seed", f"Data set {name!r}", allow_zero=True)
     if not isinstance(normalize, (bool, np.bool_)):
         raise ConfigError(f"Data set {name!r}: normalize must be True or False. Received: normalize={normalize!r}")
 

@@ -41,12 +41,12 @@ def _who(comm: Any) -> str:
 
 def abort(comm: Any, what: str, exc: BaseException | None, code: int = 1) -> None:
     """Print why this rank fails (the traceback unless it is a dl error) and end the whole job."""
-    from corelib.errors import DLError
+    from corelib.errors import DLError, one_line
 
     lines = [f"{_who(comm)} failed in {what}"]
     if exc is not None:
         if isinstance(exc, DLError):
-            lines.append(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            lines.append(f"{type(exc).__name__}: {one_line(exc)}")
         else:
             lines.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
     lines.append(f"dl-mpi: stopping all {comm.Get_size()} ranks (MPI_Abort {code})")

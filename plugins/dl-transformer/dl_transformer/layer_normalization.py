@@ -6,8 +6,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from corelib import ConfigError, Layer, ShapeError, initializers, regularizers
+from corelib import ConfigError, Layer, ShapeError
 from corelib.layers.base import Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
 
 __all__ = ["LayerNormalization"]
 
@@ -65,10 +66,8 @@ class LayerNormalization(Layer):
         self.rms_scaling = bool(rms_scaling)
         self.center = bool(center) and not self.rms_scaling
         self.scale = bool(scale) or self.rms_scaling
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        set_weight_options(self, beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+                           beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer)
         self.gamma = None
         self.beta = None
 
@@ -139,8 +138,5 @@ class LayerNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            **weight_options_config(self),
         }

@@ -7,16 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from corelib import ConfigError, Layer, ShapeError, config, initializers, regularizers
+from corelib import ConfigError, Layer, ShapeError, config
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 from dl_transformer import _attention as _att
 
 __all__ = ["MultiHeadAttention"]
-
-
-def _positive_int(layer: str, arg: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"MultiHeadAttention '{layer}': {arg} must be a positive int. Received: {arg}={value!r}")
-    return int(value)
 
 
 class MultiHeadAttention(Layer):
@@ -77,9 +73,10 @@ class MultiHeadAttention(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_heads = _positive_int(self.name, "num_heads", num_heads)
-        self.key_dim = _positive_int(self.name, "key_dim", key_dim)
-        self.value_dim = self.key_dim if value_dim is None else _positive_int(self.name, "value_dim", value_dim)
+        where = f"MultiHeadAttention '{self.name}'"
+        self.num_heads = positive_int(num_heads, "num_heads", where)
+        self.key_dim = positive_int(key_dim, "key_dim", where)
+        self.value_dim = self.key_dim if value_dim is None else positive_int(value_dim, "value_dim", where)
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"MultiHeadAttention '{self.name}': dropout must be in [0, 1). Received: dropout={dropout!r}")
         self.dropout = float(dropout)
@@ -89,14 +86,12 @@ class MultiHeadAttention(Layer):
                 raise ConfigError(f"MultiHeadAttention '{self.name}': output_shape must be an int or a 1-tuple "
                                   f"(features only). Received: output_shape={output_shape!r}")
             output_shape = output_shape[0]
-        self.output_dim = None if output_shape is None else _positive_int(self.name, "output_shape", output_shape)
+        self.output_dim = None if output_shape is None else positive_int(output_shape, "output_shape", where)
         if attention_axes is not None:
             raise ConfigError(f"MultiHeadAttention '{self.name}': only attention_axes=None (attend over every axis "
                               f"between batch and features) is supported. Received: attention_axes={attention_axes!r}")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self._projections: dict[str, tuple] = {}
 
     # -- shapes -------------------------------------------------------------------------
@@ -221,8 +216,5 @@ class MultiHeadAttention(Layer):
             "use_bias": self.use_bias,
             "output_shape": self.output_dim,
             "attention_axes": None,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **weight_options_config(self),
         }

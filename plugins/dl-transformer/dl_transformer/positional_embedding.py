@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from corelib import ConfigError, Layer, ShapeError, initializers, regularizers
+from corelib import Layer, ShapeError
 from corelib.layers.base import Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 
 __all__ = ["PositionalEmbedding"]
 
@@ -35,12 +37,8 @@ class PositionalEmbedding(Layer):
     def __init__(self, sequence_length: int, initializer: Any = "glorot_uniform",
                  embeddings_regularizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(sequence_length, bool) or not isinstance(sequence_length, (int, np.integer)) or sequence_length <= 0:
-            raise ConfigError(f"PositionalEmbedding '{self.name}': sequence_length must be a positive int. "
-                              f"Received: sequence_length={sequence_length!r}")
-        self.sequence_length = int(sequence_length)
-        self.initializer = initializers.get(initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.sequence_length = positive_int(sequence_length, "sequence_length", f"PositionalEmbedding '{self.name}'")
+        set_weight_options(self, initializer=initializer, embeddings_regularizer=embeddings_regularizer)
         self.embeddings = None
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -79,6 +77,5 @@ class PositionalEmbedding(Layer):
         return {
             **super().get_config(),
             "sequence_length": self.sequence_length,
-            "initializer": initializers.serialize(self.initializer),
-            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
+            **weight_options_config(self),
         }

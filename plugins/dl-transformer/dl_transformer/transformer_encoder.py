@@ -7,8 +7,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corelib import ConfigError, Layer, ShapeError, activations, initializers
+from corelib import ConfigError, Layer, ShapeError, activations
 from corelib.layers.base import Shape
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+from corelib.validation import positive_int
 from dl_transformer.layer_normalization import LayerNormalization
 from dl_transformer.multi_head_attention import MultiHeadAttention
 
@@ -64,18 +66,15 @@ class TransformerEncoder(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for arg, value in (("intermediate_dim", intermediate_dim), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ConfigError(f"TransformerEncoder '{self.name}': {arg} must be a positive int. Received: {arg}={value!r}")
+        where = f"TransformerEncoder '{self.name}'"
+        self.intermediate_dim = positive_int(intermediate_dim, "intermediate_dim", where)
+        self.num_heads = positive_int(num_heads, "num_heads", where)
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"TransformerEncoder '{self.name}': dropout must be in [0, 1). Received: dropout={dropout!r}")
-        self.intermediate_dim = int(intermediate_dim)
-        self.num_heads = int(num_heads)
         self.dropout = float(dropout)
         self.activation = activations.get(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer)
         self.normalize_first = bool(normalize_first)
         self._parts: dict[str, Layer] = {}
 
@@ -99,8 +98,7 @@ class TransformerEncoder(Layer):
         # "Dense" can never be picked up instead.
         dense, dropout = layers.get("dl:Dense"), layers.get("dl:Dropout")
         features = int(input_shape[-1])
-        inits = {"kernel_initializer": initializers.serialize(self.kernel_initializer),
-                 "bias_initializer": initializers.serialize(self.bias_initializer)}
+        inits = weight_options_config(self)
 
         def common(label: str) -> dict:
             # Named after this layer: unique in any model, and the same after loading.
@@ -175,7 +173,6 @@ class TransformerEncoder(Layer):
             "dropout": self.dropout,
             "activation": activations.serialize(self.activation),
             "layer_norm_epsilon": self.layer_norm_epsilon,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(self),
             "normalize_first": self.normalize_first,
         }

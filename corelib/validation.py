@@ -1,0 +1,91 @@
+"""Argument checks shared by layers, losses, optimizers, schedules, data sets and `fit`.
+
+Each check returns the value normalised (an `int` or a `float`) or raises
+`ConfigError` in the one form dl uses for a bad argument:
+``"{owner}: {arg} must be a positive int. Received: {arg}={value!r}"``, where
+`owner` says whose argument it is (``"Dense 'dense_1'"``, ``"Adam"``,
+``"Data set 'digits'"``) and is left out when None. Bools are refused
+wherever a number is expected: ``units=True`` is a mistake, not 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from corelib.errors import ConfigError
+
+__all__ = ["positive_int", "positive_number", "fraction"]
+
+
+def positive_int(value: Any, arg: str, owner: str | None = None, *, allow_zero: bool = False) -> int:
+    """`value` as an int, refusing anything but an int (or NumPy int) above 0.
+
+    Args:
+        value: what the caller received.
+        arg: the argument's name, as the caller's signature spells it.
+        owner: whose argument it is, the message's prefix; None for none.
+        allow_zero: accept 0 too ("must be a non-negative int").
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
+        raise _refuse(owner, arg, f"a {_sign(allow_zero)} int", value)
+    return int(value)
+
+
+def positive_number(
+    value: Any,
+    arg: str,
+    owner: str | None = None,
+    *,
+    allow_zero: bool = False,
+    optional: bool = False,
+    noun: str = "float",
+) -> float | None:
+    """`value` as a float above 0 (NaN and bools refused; anything `float()` takes is accepted).
+
+    Args:
+        value: what the caller received.
+        arg: the argument's name.
+        owner: whose argument it is, the message's prefix; None for none.
+        allow_zero: accept 0 too ("must be a non-negative float").
+        optional: None is accepted and returned as is ("... float or None").
+        noun: the word the message uses for the type ("float", or "number").
+    """
+    if optional and value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (number >= 0.0 if allow_zero else number > 0.0):
+        expected = f"a {_sign(allow_zero)} {noun}" + (" or None" if optional else "")
+        raise _refuse(owner, arg, expected, value)
+    return number
+
+
+def fraction(value: Any, arg: str, owner: str | None = None, *, include_one: bool = False) -> float:
+    """`value` as a float in [0, 1) (a rate, a decay), or in [0, 1] with `include_one`.
+
+    Args:
+        value: what the caller received.
+        arg: the argument's name.
+        owner: whose argument it is, the message's prefix; None for none.
+        include_one: accept 1 too (a momentum, a label smoothing).
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (0.0 <= number <= 1.0 if include_one else 0.0 <= number < 1.0):
+        raise _refuse(owner, arg, "a float in [0, 1]" if include_one else "a float in [0, 1)", value)
+    return number
+
+
+def _sign(allow_zero: bool) -> str:
+    return "non-negative" if allow_zero else "positive"
+
+
+def _refuse(owner: str | None, arg: str, expected: str, value: Any) -> ConfigError:
+    where = f"{owner}: " if owner else ""
+    return ConfigError(f"{where}{arg} must be {expected}. Received: {arg}={value!r}")
