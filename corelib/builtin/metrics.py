@@ -51,9 +51,13 @@ def _labels(metric: MeanMetricWrapper, y_true: np.ndarray, y_pred: np.ndarray) -
     return y_true
 
 
+def _per_sample(values: np.ndarray) -> np.ndarray:
+    """The mean over the last axis of entrywise values; a 1-D array holds one per sample already."""
+    return values.mean(axis=-1) if values.ndim > 1 else values
+
+
 def _binary(y_true: np.ndarray, y_pred: np.ndarray, threshold: float) -> np.ndarray:
-    hits = (y_pred > threshold) == (y_true > 0.5)
-    return hits.mean(axis=-1) if y_pred.ndim > 1 else hits
+    return _per_sample((y_pred > threshold) == (y_true > 0.5))
 
 
 class BinaryAccuracy(MeanMetricWrapper):
@@ -178,8 +182,7 @@ class MeanAbsoluteError(MeanMetricWrapper):
     """
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        err = np.abs(_same_shape(self, y_true, y_pred) - y_pred)
-        return err.mean(axis=-1) if err.ndim > 1 else err
+        return _per_sample(np.abs(_same_shape(self, y_true, y_pred) - y_pred))
 
 
 class MeanSquaredError(MeanMetricWrapper):
@@ -191,8 +194,7 @@ class MeanSquaredError(MeanMetricWrapper):
     """
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        err = np.square(_same_shape(self, y_true, y_pred) - y_pred)
-        return err.mean(axis=-1) if err.ndim > 1 else err
+        return _per_sample(np.square(_same_shape(self, y_true, y_pred) - y_pred))
 
 
 class RootMeanSquaredError(MeanSquaredError):

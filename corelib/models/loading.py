@@ -17,9 +17,9 @@ from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponen
 from corelib.layers.base import weight_budget
 from corelib.models.functional import Model
 from corelib.models.sequential import Sequential
-from corelib.saving.archive import ENTRIES, open_inner_npz, open_zip, physical_memory, read_config
+from corelib.saving.archive import model_entries, open_inner_npz, open_zip, physical_memory, read_config
 from corelib.saving.model_file import assign_weights, check_weight_headers
-from corelib.saving.safe_zip import check_entries, npz_headers, read_npz
+from corelib.saving.safe_zip import npz_headers, read_npz
 
 __all__ = ["load_model", "model_from_config", "model_from_json"]
 
@@ -36,10 +36,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
     """
     path = os.fspath(filepath)
     with open_zip(path, "dl model file") as zf:
-        infos = check_entries(zf, path, "the model file")
-        bad = sorted(set(infos) - ENTRIES)
-        if bad:
-            raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in model file")
+        infos = model_entries(zf, path, "the model file", "model file")
         if "config.json" not in infos or "weights.npz" not in infos:
             raise ModelFileError(f"{path}: missing {'config.json' if 'config.json' not in infos else 'weights.npz'}")
         doc = read_config(zf, infos["config.json"], path)

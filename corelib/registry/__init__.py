@@ -10,19 +10,9 @@ the records it keeps, `view` the per-kind modules' shared lookup
 plugin implements.
 """
 
+from corelib.registry.entries import KINDS, Conflict, Entry, PluginFailure, PluginInfo, PluginWarning, normalize_kind
 from corelib.registry.hookspecs import hookimpl, hookspec
-from corelib.registry.manager import (
-    KINDS,
-    Conflict,
-    Entry,
-    PluginFailure,
-    PluginInfo,
-    PluginWarning,
-    Registry,
-    get_registry,
-    normalize_kind,
-    use_registry,
-)
+from corelib.registry.manager import Registry, get_registry, use_registry
 
 __all__ = [
     "KINDS",

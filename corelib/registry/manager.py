@@ -58,22 +58,10 @@ from corelib.registry.entries import (
     PluginInfo,
     PluginWarning,
     Staging,
-    normalize_kind,
 )
 from corelib.errors import PluginError
 
-__all__ = [
-    "KINDS",
-    "Conflict",
-    "Entry",
-    "PluginFailure",
-    "PluginInfo",
-    "PluginWarning",
-    "Registry",
-    "get_registry",
-    "normalize_kind",
-    "use_registry",
-]
+__all__ = ["Registry", "get_registry", "use_registry"]
 
 BUILTIN_MODULE = "corelib.builtin.plugin"
 BUILTIN_NAME = "dl"

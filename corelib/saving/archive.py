@@ -18,10 +18,10 @@ from typing import Any, Callable
 import numpy as np
 
 from corelib.errors import ModelFileError, one_line
-from corelib.saving.safe_zip import read_entry
+from corelib.saving.safe_zip import check_entries, read_entry
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ENTRIES", "write_atomically", "npz_bytes", "open_zip", "open_inner_npz",
-           "read_config", "physical_memory", "TEMPORARY_PREFIX"]
+           "model_entries", "read_config", "physical_memory", "TEMPORARY_PREFIX"]
 
 FORMAT = "dl-model"
 FORMAT_VERSION = 1
@@ -83,6 +83,22 @@ def open_inner_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> zip
         return zipfile.ZipFile(zf.open(info))
     except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError) as exc:
         raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
+
+
+def model_entries(zf: zipfile.ZipFile, path: str, what: str, in_what: str) -> dict[str, zipfile.ZipInfo]:
+    """{name: info} of a model file or checkpoint: safe entries (`check_entries`), and only ones dl writes.
+
+    Args:
+        zf: the open file.
+        path: its path, for the messages.
+        what: the file as `check_entries`' messages name it ("the model file").
+        in_what: the file as the message for an entry dl does not write ends ("model file").
+    """
+    infos = check_entries(zf, path, what)
+    bad = sorted(set(infos) - ENTRIES)
+    if bad:
+        raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in {in_what}")
+    return infos
 
 
 def read_config(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict:

@@ -26,9 +26,9 @@ import numpy as np
 
 from corelib import config
 from corelib.errors import ConfigError, ModelFileError
-from corelib.saving.archive import ENTRIES, open_inner_npz, open_zip, read_config
+from corelib.saving.archive import model_entries, open_inner_npz, open_zip, read_config
 from corelib.saving.model_file import model_config, write_model_zip
-from corelib.saving.safe_zip import check_entries, npz_headers, read_entry, read_npz
+from corelib.saving.safe_zip import npz_headers, read_entry, read_npz
 
 __all__ = ["CHECKPOINT_FILE", "STATE_ENTRY", "TrainState", "Checkpoint", "capture_state", "save_checkpoint",
            "read_checkpoint", "layer_rng_states", "set_layer_rng_states"]
@@ -172,10 +172,7 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
     """
     path = os.fspath(path)
     with open_zip(path, "dl checkpoint") as zf:
-        infos = check_entries(zf, path, "the checkpoint")
-        bad = sorted(set(infos) - ENTRIES)
-        if bad:
-            raise ModelFileError(f"{path}: unexpected entry {bad[0]!r} in a checkpoint")
+        infos = model_entries(zf, path, "the checkpoint", "a checkpoint")
         for needed in ("config.json", "weights.npz", STATE_ENTRY):
             if needed not in infos:
                 raise ModelFileError(f"{path}: not a training checkpoint (no {needed})")

@@ -69,18 +69,24 @@ def text(value: Any, field: str, source: str) -> str:
     return value
 
 
+def _keras_form(value: dict, field: str, source: str, config_expected: str) -> dict:
+    """Keras's {class_name, config} form, checked and copied; `config_expected` is what the
+    message says config must be ("a mapping of arguments")."""
+    name = text(value["class_name"], f"{field}.class_name", source)
+    config = value.get("config") or {}
+    if not isinstance(config, dict):
+        raise fail(source, f"{field}.config", config_expected, config)
+    unknown_keys(source, field, value, ("class_name", "config", *sorted(KERAS_EXTRA_KEYS)))
+    return {"class_name": name, "config": dict(config)}
+
+
 def component(value: Any, field: str, source: str) -> str | dict:
     """A loss/optimizer/metric: a name, {class_name, config} or {name, **kwargs}."""
     if isinstance(value, str) and value:
         return value
     if isinstance(value, dict):
         if "class_name" in value:
-            name = text(value["class_name"], f"{field}.class_name", source)
-            config = value.get("config") or {}
-            if not isinstance(config, dict):
-                raise fail(source, f"{field}.config", "a mapping of arguments", config)
-            unknown_keys(source, field, value, ("class_name", "config", *sorted(KERAS_EXTRA_KEYS)))
-            return {"class_name": name, "config": dict(config)}
+            return _keras_form(value, field, source, "a mapping of arguments")
         if "name" in value:
             name = text(value["name"], f"{field}.name", source)
             return {"class_name": name, "config": {k: v for k, v in value.items() if k != "name"}}
@@ -100,12 +106,7 @@ def layer_item(item: Any, field: str, source: str) -> dict:
     if isinstance(item, str):
         return {"class_name": text(item, field, source), "config": {}}
     if isinstance(item, dict) and "class_name" in item:
-        name = text(item["class_name"], f"{field}.class_name", source)
-        config = item.get("config") or {}
-        if not isinstance(config, dict):
-            raise fail(source, f"{field}.config", "a mapping of layer arguments", config)
-        unknown_keys(source, field, item, ("class_name", "config", *sorted(KERAS_EXTRA_KEYS)))
-        return {"class_name": name, "config": dict(config)}
+        return _keras_form(item, field, source, "a mapping of layer arguments")
     if isinstance(item, dict) and len(item) == 1:
         ((name, config),) = item.items()
         name = text(name, f"{field} (layer name)", source)

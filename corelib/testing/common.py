@@ -4,6 +4,7 @@ fixed random state, central differences, and relative errors."""
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from typing import Any, Callable, Iterator
 
@@ -132,6 +133,15 @@ class Report:
             self.fail(check, f"not identical: max abs difference {float(np.nanmax(diff)):.3g}")
             return False
         return True
+
+    def json_config(self, config: dict) -> dict | None:
+        """`config` (a `get_config()`) through JSON and back, as a saved file gives it;
+        None, after recording a failure of check "config", when it is not JSON-safe."""
+        try:
+            return json.loads(json.dumps(config))
+        except (TypeError, ValueError) as exc:
+            self.fail("config", f"get_config() is not JSON-safe: {exc}")
+            return None
 
     def attempt(self, check: str, fn: Callable[[], Any]) -> tuple[bool, Any]:
         """Run `fn`; an exception becomes a failure of `check`. Returns (ok, result)."""

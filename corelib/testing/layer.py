@@ -219,11 +219,8 @@ def _check_accumulation(report: Report, layer: Layer, forward: Callable, x: Any,
 
 
 def _check_config(report: Report, layer: Layer, x: Any, symbolic_in: Any) -> None:
-    cfg = layer.get_config()
-    try:
-        cfg_json = json.loads(json.dumps(cfg))
-    except (TypeError, ValueError) as exc:
-        report.fail("config", f"get_config() is not JSON-safe: {exc}")
+    cfg_json = report.json_config(layer.get_config())
+    if cfg_json is None:
         return
     reference = np.array(layer.forward(x, False)[0], copy=True)
     try:

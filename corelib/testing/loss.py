@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from corelib.testing.common import Report, numeric_gradient, registered_entry
-from corelib.testing.model import identity_model, save_and_load
+from corelib.testing.model import check_evaluate_round_trip
 from corelib.testing.layer import skipped
 
 __all__ = ["check_loss", "LOSS_CHECKS"]
@@ -112,29 +112,12 @@ def _check_batch_independence(report: Report, obj: Any, y_true: Any, y_pred: np.
 
 
 def _check_model_round_trip(report: Report, obj: Any, y_true: Any, y_pred: np.ndarray, sample_weight: Any) -> None:
-    check = "model round trip"
     n = y_pred.shape[0]
     expected = obj(y_true, y_pred, sample_weight)
 
     def evaluate(model: Any) -> float:
         return float(model.evaluate(y_pred, y_true, sample_weight=sample_weight, batch_size=n, verbose=0))
 
-    def compiled() -> Any:
-        model = identity_model(y_pred.shape[1:])
-        model.compile(optimizer="sgd", loss=obj)
-        return model
-
-    ok, model = report.attempt(f"{check}: compile a model with the loss", compiled)
-    if not ok:
-        return
-    ok, before = report.attempt(f"{check}: model.evaluate", lambda: evaluate(model))
-    if not ok:
-        return
-    report.close(f"{check}: model.evaluate gives the loss's value", before, expected, 1e-10, 1e-12)
-    ok, result = report.attempt(f"{check}: model.save then models.load_model", lambda: save_and_load(model))
-    if not ok:
-        return
-    loaded = result[0]
-    ok, after = report.attempt(f"{check}: evaluate of the loaded model", lambda: evaluate(loaded))
-    if ok:
-        report.close(f"{check}: the loaded model evaluates to the same loss", after, before, 1e-12)
+    check_evaluate_round_trip(report, y_pred.shape[1:], lambda model: model.compile(optimizer="sgd", loss=obj),
+                              evaluate, expected, compiled_with="the loss", gives="gives the loss's value",
+                              loaded_gives="evaluates to the same loss", loaded_atol=0.0)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from corelib.testing.common import Report, registered_entry
-from corelib.testing.model import identity_model, save_and_load
+from corelib.testing.model import check_evaluate_round_trip
 from corelib.testing.layer import skipped
 
 __all__ = ["check_metric", "METRIC_CHECKS"]
@@ -104,10 +104,8 @@ def check_metric(metric: Any, y_true: Any, y_pred: Any, *, sample_weight: Any = 
 
 
 def _check_config(report: Report, obj: Any, cfg: dict, y_true: np.ndarray, y_pred: np.ndarray, whole: float) -> None:
-    try:
-        cfg_json = json.loads(json.dumps(cfg))
-    except (TypeError, ValueError) as exc:
-        report.fail("config", f"get_config() is not JSON-safe: {exc}")
+    cfg_json = report.json_config(cfg)
+    if cfg_json is None:
         return
     clone = type(obj).from_config(dict(cfg_json))
     if json.loads(json.dumps(clone.get_config())) != cfg_json:
@@ -124,28 +122,14 @@ def _check_config(report: Report, obj: Any, cfg: dict, y_true: np.ndarray, y_pre
 
 def _check_model_round_trip(report: Report, fresh: Callable[[], Any], y_true: np.ndarray, y_pred: np.ndarray,
                             loss: Any, whole: float) -> None:
-    check = "model round trip"
     n = y_pred.shape[0]
     name = fresh().name
 
     def evaluate(model: Any) -> float:
         return float(model.evaluate(y_pred, y_true, batch_size=n, verbose=0, return_dict=True)[name])
 
-    def compiled() -> Any:
-        model = identity_model(y_pred.shape[1:])
-        model.compile(optimizer="sgd", loss=loss, metrics=[fresh()])
-        return model
-
-    ok, model = report.attempt(f"{check}: compile a model with the metric (loss={loss!r})", compiled)
-    if not ok:
-        return
-    ok, before = report.attempt(f"{check}: model.evaluate", lambda: evaluate(model))
-    if not ok:
-        return
-    report.close(f"{check}: model.evaluate reports the metric's result", before, whole, 1e-10, 1e-12)
-    ok, result = report.attempt(f"{check}: model.save then models.load_model", lambda: save_and_load(model))
-    if not ok:
-        return
-    ok, after = report.attempt(f"{check}: evaluate of the loaded model", lambda: evaluate(result[0]))
-    if ok:
-        report.close(f"{check}: the loaded model reports the same result", after, before, 1e-12, 1e-12)
+    check_evaluate_round_trip(report, y_pred.shape[1:],
+                              lambda model: model.compile(optimizer="sgd", loss=loss, metrics=[fresh()]),
+                              evaluate, whole, compiled_with=f"the metric (loss={loss!r})",
+                              gives="reports the metric's result", loaded_gives="reports the same result",
+                              loaded_atol=1e-12)

@@ -7,11 +7,12 @@ import json
 import os
 import tempfile
 import zipfile
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from corelib.layers.base import Layer
+from corelib.testing.common import Report
 
-__all__ = ["identity_model", "save_and_load", "recorded_plugins"]
+__all__ = ["identity_model", "save_and_load", "recorded_plugins", "check_evaluate_round_trip"]
 
 
 def identity_model(sample_shape: tuple) -> Any:
@@ -37,6 +38,45 @@ def save_and_load(model: Any, custom_objects: dict | None = None, compile: bool 
             doc = json.loads(zf.read("config.json").decode("utf-8"))
         loaded = models.load_model(path, custom_objects=objects, compile=compile)
     return loaded, doc
+
+
+def check_evaluate_round_trip(report: Report, sample_shape: tuple, compile: Callable[[Any], Any],
+                              evaluate: Callable[[Any], float], expected: float, *, compiled_with: str,
+                              gives: str, loaded_gives: str, loaded_atol: float) -> None:
+    """The "model round trip" check of a loss or metric: compiled into an `identity_model`,
+    `evaluate` gives `expected`, and the same again after `model.save` / `models.load_model`.
+
+    Args:
+        report: where failures go.
+        sample_shape: the shape of one y_pred sample.
+        compile: compiles the model it is given with the component.
+        evaluate: the component's value as a model's `evaluate` reports it.
+        expected: the component's own value.
+        compiled_with: the component in the compile check's name ("the loss").
+        gives: what `evaluate` should do, in the check's name ("gives the loss's value").
+        loaded_gives: what the loaded model should do ("evaluates to the same loss").
+        loaded_atol: the absolute tolerance of the comparison after loading.
+    """
+    check = "model round trip"
+
+    def compiled() -> Any:
+        model = identity_model(sample_shape)
+        compile(model)
+        return model
+
+    ok, model = report.attempt(f"{check}: compile a model with {compiled_with}", compiled)
+    if not ok:
+        return
+    ok, before = report.attempt(f"{check}: model.evaluate", lambda: evaluate(model))
+    if not ok:
+        return
+    report.close(f"{check}: model.evaluate {gives}", before, expected, 1e-10, 1e-12)
+    ok, result = report.attempt(f"{check}: model.save then models.load_model", lambda: save_and_load(model))
+    if not ok:
+        return
+    ok, after = report.attempt(f"{check}: evaluate of the loaded model", lambda: evaluate(result[0]))
+    if ok:
+        report.close(f"{check}: the loaded model {loaded_gives}", after, before, 1e-12, loaded_atol)
 
 
 def _dicts(node: Any) -> Iterator[dict]:

@@ -111,11 +111,8 @@ def check_optimizer(optimizer: Any, *, steps: int = 30, skip: Sequence[str] = ()
 
 
 def _check_config(report: Report, opt: Any, make: Callable[[], Any]) -> None:
-    cfg = opt.get_config()
-    try:
-        cfg_json = json.loads(json.dumps(cfg))
-    except (TypeError, ValueError) as exc:
-        report.fail("config", f"get_config() is not JSON-safe: {exc}")
+    cfg_json = report.json_config(opt.get_config())
+    if cfg_json is None:
         return
     ok, clone = report.attempt("config: from_config(get_config())", lambda: type(opt).from_config(dict(cfg_json)))
     if not ok:

@@ -1,11 +1,38 @@
-"""Constructor pieces shared by the built-in layers (private to `corelib.builtin.layers`)."""
+"""Pieces shared by the built-in layers (private to `corelib.builtin.layers`): the
+input-rank check, and the output activation, bias and weight options of the layers
+with a kernel (Dense, Conv1D, Conv2D)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from corelib import activations
 from corelib.activations import Activation
+from corelib.errors import ShapeError
+from corelib.layers.base import Layer
+from corelib.layers.weight_options import set_weight_options, weight_options_config
+
+
+def check_rank(layer: Layer, input_shape: Any, rank: int, layout: str, *, at_least: bool = False) -> tuple:
+    """The input shape as a tuple, or ShapeError when it does not have `rank` axes.
+
+    Args:
+        layer: the layer checking its input, named in the message.
+        input_shape: the full input shape (batch axis first).
+        rank: the number of axes expected.
+        layout: the axes in words, for the message: "(batch, timesteps, features)".
+        at_least: accept more than `rank` axes too ("rank >= 2").
+    """
+    input_shape = tuple(input_shape)
+    n = len(input_shape)
+    if n < rank or (n > rank and not at_least):
+        raise ShapeError(
+            f"{type(layer).__name__} '{layer.name}' expects an input of rank {'>= ' if at_least else ''}{rank} "
+            f"{layout}, received shape {input_shape}"
+        )
+    return input_shape
 
 
 def output_activation(identifier: Any) -> tuple[Activation, Activation | None]:
@@ -16,3 +43,59 @@ def output_activation(identifier: Any) -> tuple[Activation, Activation | None]:
     """
     activation = activations.get(identifier if identifier is not None else "linear")
     return activation, (None if activation.name == "linear" else activation)
+
+
+def set_kernel_options(layer: Layer, activation: Any, use_bias: Any, **weight_options: Any) -> None:
+    """Set the arguments Dense and Conv share on `layer`.
+
+    `activation` and `_act` (see `output_activation`), `use_bias`, and the
+    kernel's and bias's initializers and regularizers (see
+    `set_weight_options`); `kernel` and `bias` are None until `build`.
+    """
+    layer.activation, layer._act = output_activation(activation)
+    layer.use_bias = bool(use_bias)
+    set_weight_options(layer, **weight_options)
+    layer.kernel = None
+    layer.bias = None
+
+
+def kernel_options_config(layer: Layer) -> dict:
+    """The config of what `set_kernel_options` set, in Keras's order."""
+    return {
+        "activation": activations.serialize(layer.activation),
+        "use_bias": layer.use_bias,
+        **weight_options_config(layer),
+    }
+
+
+def _workspace(layer: Layer, tag: str, slot: int, shape: tuple, dtype: Any) -> np.ndarray:
+    # slot -1 is inference, where the caller may keep the array: a fresh one
+    return layer.buffer((tag, slot), shape, dtype) if slot >= 0 else np.empty(shape, dtype)
+
+
+def activate(layer: Layer, act: Activation | None, z: np.ndarray, slot: int) -> np.ndarray:
+    """The output activation `act` (the second of `output_activation`) of the pre-activation `z`.
+
+    Linear (None) is z itself. An activation whose backward reads only its
+    output overwrites z; one that reads its input too writes into the
+    workspace "y" of `slot` (-1: a fresh array).
+    """
+    if act is None:
+        return z
+    if not act.needs_input:
+        return act.forward(z, z)  # in place: backward reads only y
+    y = _workspace(layer, "y", slot, z.shape, z.dtype)
+    act.forward(z, y)
+    return y
+
+
+def activation_grad(layer: Layer, act: Activation | None, z: np.ndarray, y: np.ndarray, dy: np.ndarray,
+                    slot: int) -> np.ndarray:
+    """The gradient at `z` from the gradient `dy` at y = `activate(layer, act, z, slot)`.
+
+    Linear (None) is dy itself; otherwise it is written into the workspace
+    "g" of `slot` (-1: a fresh array).
+    """
+    if act is None:
+        return dy
+    return act.backward(z, y, dy, _workspace(layer, "g", slot, z.shape, z.dtype))

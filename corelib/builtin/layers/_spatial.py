@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from corelib.errors import ConfigError, ShapeError
+from corelib.errors import ConfigError
 
 __all__ = [
     "int_tuple",
@@ -20,7 +20,6 @@ __all__ = [
     "pads",
     "channels_last",
     "from_channels_last",
-    "check_rank",
 ]
 
 
@@ -98,17 +97,6 @@ def pads(length: int, window: int, padding: str, stride: int, dilation: int = 1)
         return span - 1, 0
     total = max((math.ceil(length / stride) - 1) * stride + span - length, 0)
     return total // 2, total - total // 2
-
-
-def check_rank(layer: Any, input_shape: tuple, rank: int, layout: str) -> tuple:
-    """The input shape as a tuple, or ShapeError when it is not of `rank` axes."""
-    input_shape = tuple(input_shape)
-    if len(input_shape) != rank:
-        raise ShapeError(
-            f"{type(layer).__name__} '{layer.name}' expects an input of rank {rank} {layout}, "
-            f"received shape {input_shape}"
-        )
-    return input_shape
 
 
 def channels_last(x: np.ndarray, fmt: str, rank: int) -> np.ndarray:

@@ -6,14 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from corelib import activations
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import output_activation
+from corelib.builtin.layers._common import (
+    activate,
+    activation_grad,
+    check_rank,
+    kernel_options_config,
+    set_kernel_options,
+)
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import conv as _k
 from corelib.layers.base import Layer, Shape
-from corelib.layers.weight_options import set_weight_options, weight_options_config
 from corelib.validation import positive_int
 
 __all__ = ["Conv1D", "Conv2D"]
@@ -60,12 +64,9 @@ class _Conv(Layer):
             raise ConfigError(
                 f"{where}: filters must be a multiple of groups. Received: filters={filters}, groups={groups}"
             )
-        self.activation, self._act = output_activation(activation)
-        self.use_bias = bool(use_bias)
-        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
-        self.kernel = None
-        self.bias = None
+        set_kernel_options(self, activation, use_bias, kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer)
         self._ws = Workspaces()
 
     # -- shapes ----------------------------------------------------------------
@@ -81,7 +82,7 @@ class _Conv(Layer):
         return tuple(shape[1:-1]), shape[-1]
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = sp.check_rank(self, input_shape, self.rank + 2, self._layout())
+        shape = check_rank(self, input_shape, self.rank + 2, self._layout())
         spatial, channels = self._split(shape)
         where = f"{type(self).__name__} '{self.name}'"
         if channels is None:
@@ -144,12 +145,8 @@ class _Conv(Layer):
         direct = w4.shape[:2] == (1, 1) and strides == (1, 1) and pads == (0, 0, 0, 0)  # x is col
         row = w4.shape[0] * w4.shape[1] * w4.shape[2]
         size, whole = _k.column_workspace(n * oh * ow, row, self.groups, dtype.itemsize)
-        if training:
-            slot = self._ws.acquire()
-            z = self.buffer(("z", slot), out_shape, dtype)
-        else:
-            slot = -1
-            z = np.empty(out_shape, dtype)
+        slot = self._ws.acquire() if training else -1
+        z = self.buffer(("z", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
         kept = whole and training and not direct
         col = None
         if not direct:
@@ -157,19 +154,10 @@ class _Conv(Layer):
             col = self.buffer(("col", slot) if kept else "col_scratch", (size,), dtype)
         _k.conv2d_forward(x4, w4, None if bias is None else bias.value, z, strides, pads, dilation,
                           col=col, groups=self.groups)
-        if act is None:
-            y = z
-        elif act.needs_input:
-            y = self.buffer(("y", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
-            act.forward(z, y)
-        else:
-            y = act.forward(z, z)  # in place: backward reads only y
+        y = activate(self, act, z, slot)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-            dy4 = sp.channels_last(dy, fmt, rank)
-            if act is not None:
-                g = self.buffer(("g", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
-                dy4 = act.backward(z, y, dy4, g)
+            dy4 = activation_grad(self, act, z, y, sp.channels_last(dy, fmt, rank), slot)
             dx = dcol = None
             if need_input_grad:
                 dx = self.buffer(("dx", slot), x4.shape, dtype) if training else np.empty(x4.shape, dtype)
@@ -193,9 +181,7 @@ class _Conv(Layer):
             "data_format": self.data_format,
             "dilation_rate": list(self.dilation_rate),
             "groups": self.groups,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **weight_options_config(self),
+            **kernel_options_config(self),
         }
 
 

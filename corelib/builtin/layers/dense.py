@@ -6,13 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from corelib import activations
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
-from corelib.builtin.layers._common import output_activation
+from corelib.builtin.layers._common import (
+    activate,
+    activation_grad,
+    check_rank,
+    kernel_options_config,
+    set_kernel_options,
+)
 from corelib.kernels import dense as _k
 from corelib.layers.base import Layer, Shape
-from corelib.layers.weight_options import set_weight_options, weight_options_config
 from corelib.validation import positive_int
 
 __all__ = ["Dense"]
@@ -51,21 +55,13 @@ class Dense(Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.units = positive_int(units, "units", f"Dense '{self.name}'")
-        self.activation, self._act = output_activation(activation)
-        self.use_bias = bool(use_bias)
-        set_weight_options(self, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
-        self.kernel = None
-        self.bias = None
+        set_kernel_options(self, activation, use_bias, kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer)
         self._ws = Workspaces()
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        input_shape = tuple(input_shape)
-        if len(input_shape) < 2:
-            raise ShapeError(
-                f"Dense '{self.name}' expects an input of rank >= 2 (batch, ..., features), "
-                f"received shape {input_shape}"
-            )
+        input_shape = check_rank(self, input_shape, 2, "(batch, ..., features)", at_least=True)
         last = input_shape[-1]
         if last is None:
             raise ShapeError(
@@ -98,26 +94,13 @@ class Dense(Layer):
         shape = x.shape
         x2 = x if x.ndim == 2 else x.reshape(-1, shape[-1])
         out_shape = (x2.shape[0], self.units)
-        if training:
-            slot = self._ws.acquire()
-            z = self.buffer(("z", slot), out_shape, dtype)
-        else:
-            slot = -1
-            z = np.empty(out_shape, dtype)
+        slot = self._ws.acquire() if training else -1
+        z = self.buffer(("z", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
         _k.linear_forward(x2, w, None if bias is None else bias.value, z)
-        if act is None:
-            y = z
-        elif act.needs_input:
-            y = self.buffer(("y", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
-            act.forward(z, y)
-        else:
-            y = act.forward(z, z)  # in place: backward reads only y
+        y = activate(self, act, z, slot)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-            dy2 = dy if dy.ndim == 2 else dy.reshape(out_shape)
-            if act is not None:
-                g = self.buffer(("g", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
-                dy2 = act.backward(z, y, dy2, g)
+            dy2 = activation_grad(self, act, z, y, dy if dy.ndim == 2 else dy.reshape(out_shape), slot)
             dx = None
             if need_input_grad:
                 dx = self.buffer(("dx", slot), x2.shape, dtype) if training else np.empty(x2.shape, dtype)
@@ -134,7 +117,5 @@ class Dense(Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            **weight_options_config(self),
+            **kernel_options_config(self),
         }

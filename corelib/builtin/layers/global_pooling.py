@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.kernels import global_pooling as _k
@@ -35,7 +36,7 @@ class _GlobalPooling(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         axes = "steps" if self.rank == 1 else "rows, cols"
         layout = f"(batch, channels, {axes})" if self.data_format == "channels_first" else f"(batch, {axes}, channels)"
-        shape = sp.check_rank(self, input_shape, self.rank + 2, layout)
+        shape = check_rank(self, input_shape, self.rank + 2, layout)
         first = self.data_format == "channels_first"
         spatial = shape[2:] if first else shape[1:-1]
         if any(d == 0 for d in spatial):

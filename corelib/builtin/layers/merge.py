@@ -107,6 +107,14 @@ class _Elementwise(Merge):
         shape = self._merged_shape([x.shape for x in xs])
         return xs, shape, self._slot(training)
 
+    def _fold(self, ufunc: np.ufunc, xs: list[np.ndarray], slot: int, shape: tuple) -> np.ndarray:
+        """``ufunc(...ufunc(xs[0], xs[1])..., xs[-1])`` into the workspace "y" of `slot`."""
+        y = self._array("y", slot, shape)
+        np.copyto(y, xs[0])
+        for x in xs[1:]:
+            ufunc(y, x, out=y)
+        return y
+
 
 class Add(_Elementwise):
     """Adds a list of inputs of the same shape.
@@ -123,10 +131,7 @@ class Add(_Elementwise):
 
     def forward(self, xs: list[np.ndarray], training: bool = False):
         xs, shape, slot = self._prepare(xs, training)
-        y = self._array("y", slot, shape)
-        np.copyto(y, xs[0])
-        for x in xs[1:]:
-            np.add(y, x, out=y)
+        y = self._fold(np.add, xs, slot, shape)
         n = len(xs)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> list[np.ndarray] | None:
@@ -178,10 +183,7 @@ class Multiply(_Elementwise):
 
     def forward(self, xs: list[np.ndarray], training: bool = False):
         xs, shape, slot = self._prepare(xs, training)
-        y = self._array("y", slot, shape)
-        np.copyto(y, xs[0])
-        for x in xs[1:]:
-            np.multiply(y, x, out=y)
+        y = self._fold(np.multiply, xs, slot, shape)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> list[np.ndarray] | None:
             if not need_input_grad:
@@ -215,10 +217,7 @@ class Average(_Elementwise):
 
     def forward(self, xs: list[np.ndarray], training: bool = False):
         xs, shape, slot = self._prepare(xs, training)
-        y = self._array("y", slot, shape)
-        np.copyto(y, xs[0])
-        for x in xs[1:]:
-            np.add(y, x, out=y)
+        y = self._fold(np.add, xs, slot, shape)
         n = len(xs)
         np.multiply(y, 1.0 / n, out=y)
 

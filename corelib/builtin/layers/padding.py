@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.layers.base import Layer, Shape
@@ -52,7 +53,7 @@ class _Margins(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         layout = "(batch, channels, rows, cols)" if self.data_format == "channels_first" else \
             "(batch, rows, cols, channels)"
-        shape = list(sp.check_rank(self, input_shape, 4, layout))
+        shape = list(check_rank(self, input_shape, 4, layout))
         for ax, (a, b) in zip(self._axes(), self.margins):
             if shape[ax] is None:
                 continue

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.kernels import pooling as _k
@@ -41,7 +42,7 @@ class _Pooling(Layer):
         return f"(batch, {axes}, channels)"
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = sp.check_rank(self, input_shape, self.rank + 2, self._layout())
+        shape = check_rank(self, input_shape, self.rank + 2, self._layout())
         first = self.data_format == "channels_first"
         spatial = shape[2:] if first else shape[1:-1]
         out = []

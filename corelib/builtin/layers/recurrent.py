@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corelib import activations, config
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import recurrent as _k
@@ -101,13 +102,8 @@ class RNNBase(Layer):
     # -- shapes and weights ----------------------------------------------------
 
     def compute_output_shape(self, input_shape: Shape) -> Shape | list[Shape]:
-        input_shape = tuple(input_shape)
+        input_shape = check_rank(self, input_shape, 3, "(batch, timesteps, features)")
         cls = type(self).__name__
-        if len(input_shape) != 3:
-            raise ShapeError(
-                f"{cls} '{self.name}' expects an input of rank 3 (batch, timesteps, features), "
-                f"received shape {input_shape}"
-            )
         if input_shape[-1] is None:
             raise ShapeError(f"{cls} '{self.name}' expects a known features axis, received shape {input_shape}")
         if self.kernel is not None and input_shape[-1] != self.kernel.value.shape[0]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ShapeError
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.base import Layer, Shape
 from corelib.validation import positive_int
 
@@ -32,11 +32,7 @@ class RepeatVector(Layer):
         self.n = positive_int(n, "n", f"RepeatVector '{self.name}'")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if len(input_shape) != 2:
-            raise ShapeError(
-                f"RepeatVector '{self.name}' expects an input of rank 2 (batch, features), "
-                f"received shape {tuple(input_shape)}"
-            )
+        check_rank(self, input_shape, 2, "(batch, features)")
         return (input_shape[0], self.n, input_shape[1])
 
     def forward(self, x: np.ndarray, training: bool = False):

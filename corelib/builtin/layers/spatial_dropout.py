@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import check_rank
 from corelib.builtin.layers.dropout import Dropout
 from corelib.layers.base import Shape
 
@@ -26,7 +27,7 @@ class _SpatialDropout(Dropout):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         axes = "steps" if self.rank == 1 else "rows, cols"
         layout = f"(batch, channels, {axes})" if self.data_format == "channels_first" else f"(batch, {axes}, channels)"
-        return super().compute_output_shape(sp.check_rank(self, input_shape, self.rank + 2, layout))
+        return super().compute_output_shape(check_rank(self, input_shape, self.rank + 2, layout))
 
     def get_config(self) -> dict:
         cfg = super().get_config()

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ConfigError, ShapeError
+from corelib.builtin.layers._common import check_rank
+from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Shape
 
 __all__ = ["TimeDistributed"]
@@ -45,12 +46,7 @@ class TimeDistributed(Layer):
             self.layer._dtype = self._dtype
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        input_shape = tuple(input_shape)
-        if len(input_shape) < 3:
-            raise ShapeError(
-                f"TimeDistributed '{self.name}' expects an input of rank >= 3 (batch, timesteps, ...), "
-                f"received shape {input_shape}"
-            )
+        input_shape = check_rank(self, input_shape, 3, "(batch, timesteps, ...)", at_least=True)
         inner = self.layer.compute_output_shape((None,) + input_shape[2:])
         return input_shape[:2] + tuple(inner)[1:]
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
+from corelib.builtin.layers._common import check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Shape
@@ -63,7 +64,7 @@ class UpSampling2D(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         first = self.data_format == "channels_first"
         layout = "(batch, channels, rows, cols)" if first else "(batch, rows, cols, channels)"
-        shape = list(sp.check_rank(self, input_shape, 4, layout))
+        shape = list(check_rank(self, input_shape, 4, layout))
         for ax, f in zip((2, 3) if first else (1, 2), self.size):
             shape[ax] = None if shape[ax] is None else shape[ax] * f
         return tuple(shape)
