@@ -46,6 +46,7 @@ _SUBMODULES = frozenset(
         "models",
         "optimizers",
         "plotting",
+        "preprocessing",
         "regularizers",
         "registry",
         "saving",
@@ -62,15 +63,20 @@ __all__ = [
     "DLError",
     "Input",
     "Layer",
+    "Model",
     "ModelFileError",
     "Parameter",
     "PluginConflictError",
     "PluginError",
+    "Sequential",
     "ShapeError",
     "UnknownComponentError",
+    "clone_model",
     "floatx",
     "hookimpl",
     "hookspec",
+    "load_model",
+    "model_from_json",
     "set_floatx",
     "set_seed",
     *sorted(_SUBMODULES),
@@ -80,8 +86,13 @@ __all__ = [
 # Public names whose module moved into a package: corelib.data reads a user's data files.
 _ALIASES = {"data": "corelib.spec.files"}
 
+# Keras 3's top-level names for models: keras.Sequential, keras.Model, keras.load_model ...
+_MODEL_NAMES = frozenset({"Sequential", "Model", "load_model", "clone_model", "model_from_json"})
+
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(_ALIASES.get(name, f"corelib.{name}"))
+    if name in _MODEL_NAMES:
+        return getattr(importlib.import_module("corelib.models"), name)
     raise AttributeError(f"module 'corelib' has no attribute {name!r}")

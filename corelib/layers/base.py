@@ -165,7 +165,8 @@ class Layer:
         if dtype is not None and np.dtype(dtype).name not in ("float32", "float64"):
             raise ConfigError(f"{cls} '{self.name}': dtype must be float32 or float64. Received: dtype={dtype!r}")
         self._dtype = None if dtype is None else np.dtype(dtype).name
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
+        self._inbound_nodes: list = []  # the symbolic calls of this layer, oldest first
         self.built = False
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
@@ -177,6 +178,50 @@ class Layer:
     @property
     def dtype(self) -> str:
         return self._dtype or config.floatx()
+
+    # Whether this layer takes integer tensors (Embedding's ids); the others need floats and a
+    # graph that feeds them an integer Input is refused when it is composed.
+    accepts_integer_input = False
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the optimizer updates this layer's weights. Setting it sets it on every
+        sublayer too (a wrapper's inner layer, a nested model's layers), as in Keras."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for sub in self._sublayers():
+            sub.trainable = value
+
+    def _sublayers(self) -> list["Layer"]:
+        """The layers this one is made of (none for a plain layer; a wrapper's inner layer)."""
+        return [v for v in vars(self).values() if isinstance(v, Layer)]
+
+    # -- graph -----------------------------------------------------------------
+
+    def _node_tensors(self, attr: str) -> Any:
+        if not self._inbound_nodes:
+            raise ConfigError(
+                f"Layer '{self.name}' has never been called on a symbolic tensor, so it has no defined "
+                f"{attr}: call it on Input(...) first (or use a model's .{attr})"
+            )
+        node = self._inbound_nodes[0]
+        tensors = node.inputs if attr == "input" else node.outputs
+        if attr == "input":
+            return list(tensors) if node.multi_input else tensors[0]
+        return list(tensors) if node.multi_output else tensors[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic tensor(s) of this layer's first call (Keras's ``layer.input``)."""
+        return self._node_tensors("input")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic tensor(s) this layer's first call returned (Keras's ``layer.output``)."""
+        return self._node_tensors("output")
 
     def get_rng_state(self) -> dict | None:
         """The state of a random generator this layer keeps for itself (a seeded Dropout), or None.
@@ -305,7 +350,7 @@ class Layer:
         """Compute the output and a closure mapping the output gradient to the input's."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def __call__(self, x: Any, training: bool | None = None) -> Any:
         """Apply the layer to arrays, or to symbolic tensors to build a graph.
 
         On arrays (a list of them for a layer with several inputs) it builds
@@ -314,16 +359,24 @@ class Layer:
         outputs (see `corelib.layers.symbolic`).
         """
         if is_symbolic(x):
-            return call_symbolic(self, x)
+            return call_symbolic(self, x, training)
+        training = bool(training)
         if isinstance(x, (list, tuple)):
-            xs = [np.asarray(v).astype(self.dtype, copy=False) for v in x]
+            xs = [self._as_input(v) for v in x]
             self.ensure_built([(None,) + v.shape[1:] for v in xs])
             y, _ = self.forward(xs, training)
             return [np.array(v) for v in y] if isinstance(y, (list, tuple)) else np.array(y)
-        x = np.asarray(x)
+        x = self._as_input(x)
         self.ensure_built((None,) + x.shape[1:])
-        y, _ = self.forward(x.astype(self.dtype, copy=False), training)
+        y, _ = self.forward(x, training)
         return [np.array(v) for v in y] if isinstance(y, (list, tuple)) else np.array(y)
+
+    def _as_input(self, x: Any) -> np.ndarray:
+        """An array argument in this layer's dtype; integer ids stay exact where the layer takes them."""
+        x = np.asarray(x)
+        if self.accepts_integer_input and x.dtype.kind in "iu":
+            return x
+        return x.astype(self.dtype, copy=False)
 
     def buffer(self, tag: str, shape: tuple, dtype: Any = None) -> np.ndarray:
         """A workspace array reused across steps with the same shape.
@@ -349,6 +402,7 @@ class Layer:
     def __getstate__(self) -> dict:  # buffers are scratch space, never worth copying
         state = self.__dict__.copy()
         state["_buffers"] = {}
+        state["_inbound_nodes"] = []  # graph records point at other layers: never copied along
         return state
 
 

@@ -50,14 +50,22 @@ class SymbolicTensor:
 class Node:
     """One call of a layer on symbolic tensors."""
 
-    __slots__ = ("layer", "inputs", "outputs", "multi_input", "multi_output")
+    __slots__ = ("layer", "inputs", "outputs", "multi_input", "multi_output", "training")
 
-    def __init__(self, layer: Layer, inputs: list[SymbolicTensor], multi_input: bool) -> None:
+    def __init__(self, layer: Layer, inputs: list[SymbolicTensor], multi_input: bool,
+                 training: bool | None = None) -> None:
         self.layer = layer
         self.inputs = inputs
         self.outputs: list[SymbolicTensor] = []
         self.multi_input = multi_input
         self.multi_output = False
+        # None: the layer follows each step's mode; True / False: fixed by the call, as Keras's
+        # ``base(x, training=False)`` keeps a frozen base in inference mode while the rest trains.
+        self.training = training
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
 
 
 def is_symbolic(x: Any) -> bool:
@@ -66,10 +74,18 @@ def is_symbolic(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
 
 
-def call_symbolic(layer: Layer, x: SymbolicTensor | Sequence[SymbolicTensor]) -> Any:
-    """Build `layer` for the shapes of `x` and record the call."""
+def call_symbolic(layer: Layer, x: SymbolicTensor | Sequence[SymbolicTensor], training: bool | None = None) -> Any:
+    """Build `layer` for the shapes of `x` and record the call (with its fixed `training`, if any)."""
     multi = isinstance(x, (list, tuple))
     inputs = list(x) if multi else [x]
+    if not getattr(layer, "accepts_integer_input", False):
+        ints = [t for t in inputs if t.dtype is not None and not _is_float(t.dtype)]
+        if ints:
+            raise ShapeError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) needs floating-point input, but "
+                f"'{ints[0].name}' is {ints[0].dtype}: integer inputs go into an Embedding (or cast the data "
+                "and use a float Input)"
+            )
     shapes = [t.shape for t in inputs] if multi else inputs[0].shape
     try:
         out_shape = layer.ensure_built(shapes)
@@ -78,7 +94,10 @@ def call_symbolic(layer: Layer, x: SymbolicTensor | Sequence[SymbolicTensor]) ->
         raise ShapeError(
             f"Layer '{layer.name}' ({type(layer).__name__}) cannot take {sources}: {exc}"
         ) from None
-    node = Node(layer, inputs, multi)
+    node = Node(layer, inputs, multi, None if training is None else bool(training))
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if nodes is not None:
+        nodes.append(node)
     if isinstance(out_shape, list):
         node.multi_output = True
         node.outputs = [SymbolicTensor(s, layer.dtype, node, i) for i, s in enumerate(out_shape)]

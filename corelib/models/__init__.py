@@ -10,9 +10,13 @@ configs. Training comes from `corelib.trainers`, files from `corelib.saving`.
 from __future__ import annotations
 
 from corelib.models.base import BaseModel
+from corelib.models.cloning import clone_model
 from corelib.models.functional import Model
 from corelib.models.loading import load_model, model_from_config, model_from_json
 from corelib.models.sequential import Sequential
 from corelib.saving.model_file import save_model
+from corelib.saving.serialization import MODEL_CLASSES as _MODEL_CLASSES
 
-__all__ = ["BaseModel", "Model", "Sequential", "load_model", "save_model", "model_from_json", "model_from_config"]
+_MODEL_CLASSES.update({"Sequential": Sequential, "Model": Model, "Functional": Model})
+
+__all__ = ["BaseModel", "Model", "Sequential", "clone_model", "load_model", "save_model", "model_from_json", "model_from_config"]

@@ -21,7 +21,9 @@ from corelib.layers.base import Layer
 from corelib.models.base import BaseModel
 from corelib.models.functional_config import rebuild_graph
 from corelib.models.plan import Plan
+from corelib.registry.entries import snake_case
 from corelib.saving.serialization import serialize_layer
+from corelib.models.subclassed import check_subclass, trace, tracked_layers
 
 __all__ = ["Model"]
 
@@ -53,11 +55,26 @@ class Model(BaseModel):
         name: the model's name.
     """
 
-    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None) -> None:
-        super().__init__(name=name or "functional")
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None, **kwargs: Any) -> None:
+        subclassed = callable(getattr(type(self), "call", None))
+        super().__init__(name=name, default_name=snake_case(type(self).__name__) if subclassed else "functional")
+        if kwargs.pop("trainable", True) is False:
+            self._trainable = False
+        kwargs.pop("dtype", None)
+        if kwargs:
+            raise ConfigError(f"Model got unexpected keyword arguments {sorted(kwargs)}")
+        if subclassed and inputs is None and outputs is None:
+            check_subclass(type(self))
+            self._plan = None
+            self._graph_layers = []
+            self.inputs = self.outputs = None
+            self._in_keys = self._out_keys = None
+            self._out_single = True
+            self.input_names, self.output_names = ["input"], ["output"]
+            return
         if inputs is None or outputs is None:
-            raise ConfigError("Model needs inputs and outputs: Model(inputs=Input(...), outputs=...). "
-                              "Subclassing Model with a call() method is not supported; use layers.")
+            raise ConfigError("Model needs inputs and outputs: Model(inputs=Input(...), outputs=...), "
+                              "or a subclass that defines call()")
         self._set_graph(inputs, outputs)
 
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
@@ -69,6 +86,13 @@ class Model(BaseModel):
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate:
             raise ConfigError(f"Model '{self.name}' has two different layers named '{duplicate}'; layer names must be unique")
+        owners: dict[str, Any] = {}
+        for layer in self._graph_layers:
+            for p in layer.weights:
+                if owners.setdefault(p.path, p.layer) is not p.layer:
+                    raise ConfigError(
+                        f"Model '{self.name}': two different layers named '{p.layer.name}' (one inside a nested "
+                        "model) both have weights; give them distinct names")
         self.inputs, self.outputs = ins, outs
         self._in_keys, self._out_keys = in_keys, out_keys
         self._out_single = out_single and not out_keys
@@ -84,16 +108,37 @@ class Model(BaseModel):
 
     @property
     def layers(self) -> list[Layer]:
+        if self._plan is None:  # a subclass not traced yet: the layers it holds
+            return tracked_layers(self)
         return self._graph_layers
 
+    @property
+    def built(self) -> bool:
+        return self._plan is not None
+
     def _forward(self, xs: list[np.ndarray], training: bool):
+        if self._plan is None:
+            raise ConfigError(f"Model '{self.name}' is not built: call build(input_shape), fit or predict first")
         return self._plan.forward(xs, training)
 
-    def _build_for(self, input_shapes: list[tuple]) -> None:  # a graph is built when it is made
-        return None
+    def _build_for(self, input_shapes: list[tuple], dtypes: list[str | None] | None = None) -> None:
+        """A graph is built when it is made; a subclass's call() is traced for these shapes."""
+        if self._plan is None:
+            trace(self, input_shapes, dtypes)
 
-    def _input_shapes(self) -> list[tuple]:
-        return [t.shape for t in self.inputs]
+    def build(self, input_shape: Any = None) -> None:
+        """Trace a subclass's call() for `input_shape` (batch axis included; a list for several
+        inputs), as Keras's `build`. A functional model is built already."""
+        if self._plan is not None:
+            return
+        if input_shape is None:
+            raise ConfigError(f"Model '{self.name}'.build needs an input_shape, e.g. build((None, 784))")
+        several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+        shapes = [tuple(s) for s in input_shape] if several else [tuple(input_shape)]
+        self._build_for(shapes)
+
+    def _input_shapes(self) -> list[tuple] | None:
+        return [t.shape for t in self.inputs] if self._plan is not None else None
 
     def _pack_outputs(self, ys: list[np.ndarray]) -> Any:
         if self._out_keys:
@@ -148,19 +193,44 @@ class Model(BaseModel):
             return [name, call, t.index]
 
         calls: dict[str, list] = {layer.name: [] for layer in self.layers}
+        modes: dict[str, list] = {layer.name: [] for layer in self.layers}
         for node in self._plan.nodes:
             calls[node.layer.name].append([ref(t) for t in node.inputs])
+            modes[node.layer.name].append(node.training)
+
+        def entry(layer: Layer) -> dict:
+            item = {**serialize_layer(layer), "inbound": calls[layer.name]}
+            if any(m is not None for m in modes[layer.name]):  # calls made with training=True/False
+                item["call_training"] = modes[layer.name]
+            return item
+
         return {
             "name": self.name,
-            "layers": [{**serialize_layer(layer), "inbound": calls[layer.name]} for layer in self.layers],
+            "layers": [entry(layer) for layer in self.layers],
             "inputs": [ref(t) for t in self.inputs],
             "outputs": [ref(t) for t in self.outputs],
             "input_keys": self._in_keys,
             "output_keys": self._out_keys,
             "single_output": self._out_single,
+            **self._names_config(),
         }
+
+    def _names_config(self) -> dict:
+        """The input and output names when they are not the graph's own (a subclassed model's)."""
+        if self._in_keys or self._out_keys or self.output_names == self._output_tensor_names(self.outputs):
+            return {}
+        return {"input_names": list(self.input_names), "output_names": list(self.output_names)}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
         inputs, outputs = rebuild_graph(config, custom_objects)
-        return cls(inputs, outputs, name=config.get("name"))
+        model = Model(inputs, outputs, name=config.get("name"))
+        for key in ("input_names", "output_names"):
+            names = config.get(key)
+            if names is not None:
+                current = getattr(model, key)
+                if (not isinstance(names, list) or len(names) != len(current)
+                        or not all(isinstance(n, str) and n for n in names)):
+                    raise ConfigError(f"A Model config's '{key}' must be {len(current)} names")
+                setattr(model, key, names)
+        return model

@@ -45,10 +45,15 @@ def rebuild_graph(config: Any, custom_objects: dict | None = None) -> tuple[Any,
         inbound = item.get("inbound", [])
         if not isinstance(inbound, list):
             raise ConfigError(f"layers[{i}] ('{layer.name}'): 'inbound' must be a list of calls")
+        modes = item.get("call_training", [None] * len(inbound))
+        if (not isinstance(modes, list) or len(modes) != len(inbound)
+                or not all(m is None or isinstance(m, bool) for m in modes)):
+            raise ConfigError(f"layers[{i}] ('{layer.name}'): 'call_training' must hold true, false or null "
+                              "for each call")
         for call, refs in enumerate(inbound):
             if not isinstance(refs, list) or not refs:
                 raise ConfigError(f"layers[{i}] ('{layer.name}'): call {call} must list its input tensors")
-            pending.append((layer.name, call, [_ref(r, f"layers[{i}] ('{layer.name}')") for r in refs]))
+            pending.append((layer.name, call, [_ref(r, f"layers[{i}] ('{layer.name}')") for r in refs], modes[call]))
 
     tensors: dict[tuple[str, int, int], SymbolicTensor] = {}
     done_calls: dict[str, int] = {}
@@ -59,19 +64,19 @@ def rebuild_graph(config: Any, custom_objects: dict | None = None) -> tuple[Any,
     while pending:
         progress = False
         remaining = []
-        for name, call, refs in pending:
+        for name, call, refs, mode in pending:
             ready = done_calls.get(name, 0) == call and all(r in tensors for r in refs)
             if not ready:
-                remaining.append((name, call, refs))
+                remaining.append((name, call, refs, mode))
                 continue
             x = [tensors[r] for r in refs]
-            out = call_symbolic(layers[name], x if len(x) > 1 else x[0])
+            out = call_symbolic(layers[name], x if len(x) > 1 else x[0], mode)
             for k, t in enumerate(out if isinstance(out, list) else [out]):
                 tensors[(name, call, k)] = t
             done_calls[name] = call + 1
             progress = True
         if not progress:
-            name, call, refs = remaining[0]
+            name, call, refs, _ = remaining[0]
             missing = [r for r in refs if r not in tensors]
             what = (f"tensor {list(missing[0])}, which no layer produces or which depends on '{name}' itself (a cycle)"
                     if missing else f"its call {call} out of order")

@@ -117,6 +117,7 @@ def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:
             optimizer=component(cfg.get("optimizer", "rmsprop"), optimizers.deserialize),
             loss=loss,
             metrics=cfg.get("metrics") or None,
+            weighted_metrics=cfg.get("weighted_metrics") or None,
             loss_weights=cfg.get("loss_weights") if len(model.output_names) > 1 else None,
         )
     except UnknownComponentError as exc:

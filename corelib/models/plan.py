@@ -65,6 +65,9 @@ class Plan:
              node.multi_input, node.multi_output, all(slot[id(t)] in input_ids for t in node.inputs))
             for node in self.nodes
         ]
+        # a call made with training=True/False keeps that mode whatever the step's
+        self.fixed_modes = [node.training for node in self.nodes]
+        self.has_fixed_modes = any(m is not None for m in self.fixed_modes)
         self._skip_ok: list[bool | None] = [None] * len(self.steps)
         # Masking (padded time steps) costs nothing unless some layer makes a mask.
         self.masking = any(_makes_mask(node.layer) for node in self.nodes)
@@ -135,8 +138,9 @@ class Plan:
         if self.masking:
             backprops = self._forward_masked(vals, training)
         else:
-            for layer, ins, outs, multi_in, multi_out, _ in self.steps:
-                y, bp = layer.forward([vals[i] for i in ins] if multi_in else vals[ins[0]], training)
+            modes = self._modes(training)
+            for (layer, ins, outs, multi_in, multi_out, _), mode in zip(self.steps, modes):
+                y, bp = layer.forward([vals[i] for i in ins] if multi_in else vals[ins[0]], mode)
                 if multi_out:
                     for s, v in zip(outs, y):
                         vals[s] = v
@@ -145,7 +149,9 @@ class Plan:
                 backprops.append(bp)
         ys = [vals[s] for s in self.output_slots]
 
-        def backprop(dys: list[np.ndarray]) -> None:
+        def backprop(dys: list[np.ndarray], need_input_grad: bool = False) -> list[np.ndarray] | None:
+            """Add every weight's gradient into its .grad; with `need_input_grad` (a model used as
+            a layer of another), also return the gradient of each input (zeros where none flows)."""
             grads: list[Any] = [None] * self.n_slots
             for s, g in zip(self.output_slots, dys):
                 grads[s] = g if grads[s] is None else grads[s] + g
@@ -159,13 +165,16 @@ class Plan:
                     dy = grads[outs[0]]
                     if dy is None:
                         continue
-                if from_inputs:
+                if from_inputs and not need_input_grad:
                     self._call_without_dx(k, backprops[k], dy)
                     continue
                 dx = backprops[k](dy)
                 for s, g in (zip(ins, dx) if multi_in else ((ins[0], dx),)):
                     if g is not None:
                         grads[s] = g if grads[s] is None else grads[s] + g
+            if not need_input_grad:
+                return None
+            return [np.zeros_like(xs[i]) if grads[s] is None else grads[s] for i, s in enumerate(self.input_slots)]
 
         return ys, backprop
 
@@ -178,7 +187,8 @@ class Plan:
         """
         masks: list[Any] = [None] * self.n_slots
         backprops = []
-        for (layer, ins, outs, multi_in, multi_out, _), (accepts, makes, passes) in zip(self.steps, self.mask_rules):
+        for (layer, ins, outs, multi_in, multi_out, _), (accepts, makes, passes), training in zip(
+                self.steps, self.mask_rules, self._modes(training)):
             x = [vals[i] for i in ins] if multi_in else vals[ins[0]]
             m = [masks[i] for i in ins] if multi_in else masks[ins[0]]
             has_mask = any(v is not None for v in m) if multi_in else m is not None
@@ -193,6 +203,12 @@ class Plan:
             backprops.append(bp)
         self.last_masks = [masks[s] for s in self.output_slots]
         return backprops
+
+    def _modes(self, training: bool) -> Any:
+        """Each step's training flag: the step's, or the one its call fixed."""
+        if not self.has_fixed_modes:
+            return [training] * len(self.steps)
+        return [training if m is None else m for m in self.fixed_modes]
 
     def _call_without_dx(self, k: int, bp: Any, dy: Any) -> None:
         skip = self._skip_ok[k]

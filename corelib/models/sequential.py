@@ -33,9 +33,10 @@ class Sequential(Model):
     saved_class_name = "Sequential"
 
     def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None) -> None:
-        BaseModel.__init__(self, name=name or "sequential")
+        BaseModel.__init__(self, name=name, default_name="sequential")
         self._stack: list[Layer] = []
         self._input: SymbolicTensor | None = None
+        self._own_nodes: list = []
         self._plan = None
         for layer in layers or []:
             self.add(layer)
@@ -107,14 +108,23 @@ class Sequential(Model):
         self._plan = None
         if not self._stack or not all(layer.built for layer in self._stack):
             return
-        x = self._input if self._input is not None else Input(batch_shape=self._stack[0].input_shape,
-                                                              dtype=self._stack[0].dtype)
+        first = self._stack[0]
+        if self._input is not None:
+            x = self._input
+        else:  # integer ids stay exact into a first layer that takes them (Embedding)
+            in_shape = first.input_shape[0] if isinstance(first.input_shape, list) else first.input_shape
+            x = Input(batch_shape=in_shape, dtype="int64" if first.accepts_integer_input else first.dtype)
         inputs = x
+        for node in self._own_nodes:  # the calls of the previous build belong to a discarded graph
+            if node in node.layer._inbound_nodes:
+                node.layer._inbound_nodes.remove(node)
+        self._own_nodes = []
         for layer in self._stack:
             x = call_symbolic(layer, x)
+            self._own_nodes.append(x.node)
         self._set_graph(inputs, x)
 
-    def _build_for(self, input_shapes: list[tuple]) -> None:
+    def _build_for(self, input_shapes: list[tuple], dtypes: list[str | None] | None = None) -> None:
         if not self._stack:
             raise ConfigError(f"Sequential '{self.name}' has no layers")
         self._check_first(self._stack[0], input_shapes[0])

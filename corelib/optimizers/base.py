@@ -189,8 +189,17 @@ class Optimizer:
         return state
 
     def set_state(self, params: Sequence[Parameter], state: dict[str, np.ndarray]) -> None:
-        """Restore `get_state()` exactly for `params`; ValueError when they do not match."""
+        """Restore `get_state()` exactly for `params`; ValueError when they do not match.
+
+        The state of an optimizer that has not stepped yet (compiled, never trained: only
+        "iterations" 0 and the optimizer-wide entries) leaves this one unbuilt, as it was."""
         probe = type(self).from_config(self.get_config())
+        if self._is_unbuilt_state(probe, state):
+            self._slots = None
+            self.iterations = 0
+            extra = {k: np.asarray(v) for k, v in state.items() if k != "iterations"}
+            self.set_extra_state(extra or probe.extra_state())
+            return
         probe.build(params)
         expected = probe.get_state()
         missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
@@ -212,6 +221,18 @@ class Optimizer:
                 arr[...] = state[f"{i}/{name}"]
         self.iterations = int(state["iterations"])
         self.set_extra_state({k: np.asarray(state[k]) for k in self.extra_state()})
+
+    @staticmethod
+    def _is_unbuilt_state(probe: "Optimizer", state: dict[str, np.ndarray]) -> bool:
+        """Whether `state` is what `get_state()` gives before the first step: "iterations" 0,
+        no per-parameter entry, and the optimizer-wide entries (all or none of them)."""
+        extra = set(state) - {"iterations"}
+        if "iterations" not in state or extra not in (set(), set(probe.extra_state())):
+            return False
+        try:
+            return np.shape(state["iterations"]) == () and int(state["iterations"]) == 0
+        except (TypeError, ValueError):
+            return False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"

@@ -27,7 +27,7 @@ import numpy as np
 from corelib import config
 from corelib.errors import ConfigError, ModelFileError
 from corelib.saving.archive import model_entries, open_inner_npz, open_zip, read_config
-from corelib.saving.model_file import model_config, write_model_zip
+from corelib.saving.model_file import model_config, weight_classes, write_model_zip
 from corelib.saving.safe_zip import npz_headers, read_entry, read_npz
 
 __all__ = ["CHECKPOINT_FILE", "STATE_ENTRY", "TrainState", "Checkpoint", "capture_state", "save_checkpoint",
@@ -47,7 +47,8 @@ class TrainState:
     Attributes:
         epoch, step: the next step to run (step 0: the epoch has not started).
         steps, samples, batch_size: the run's shape, checked on resume.
-        epoch_rng: dl's random state at the start of `epoch`, before its shuffle.
+        epoch_rng: dl's random state before the shuffle of `epoch`'s pass over the data (the
+            start of `epoch`, unless steps_per_epoch splits a pass over several epochs).
         rng: dl's random state at the checkpoint.
         layer_rngs: {layer position: state} of layers with their own seeded generator.
         loss_sums: the epoch's running loss sums ({"sum", "sums", "count"}); None at step 0.
@@ -69,12 +70,16 @@ class TrainState:
     learning_rate: float | None = None
     history: dict = field(default_factory=dict)
 
-    def enter_epoch(self, model: Any, n: int, shuffle: bool) -> tuple[np.ndarray | None, int]:
+    def enter_epoch(self, model: Any, n: int, shuffle: bool, starts_pass: bool = True) -> tuple[np.ndarray | None, int]:
         """Called by fit at the start of the resumed epoch: sets dl's random state and the
-        model's running sums as they were, and returns (shuffle order, steps to skip)."""
+        model's running sums as they were, and returns (shuffle order, steps to skip).
+
+        `starts_pass`: the epoch starts a pass over the data (draws its shuffle); when it
+        does not (steps_per_epoch splits a pass over several epochs), `epoch_rng` is the
+        state before that pass's shuffle, drawn again here."""
         config.set_rng_state(self.epoch_rng)
         order = config.rng().permutation(n) if shuffle else None
-        if self.step:  # at step 0 the checkpoint's state is the epoch's start: the shuffle's draws stand
+        if self.step or not starts_pass:  # at a pass's step 0 the checkpoint's state is before the shuffle
             config.set_rng_state(self.rng)
         if self.loss_sums is not None and model.compiled_loss is not None:
             model.compiled_loss.set_running_state({"loss_sums": self.loss_sums,
@@ -94,32 +99,28 @@ class TrainState:
 
 
 def layer_rng_states(model: Any) -> dict[str, dict]:
-    """{layer position: generator state} of the layers seeded on their own (Dropout(seed=...))."""
-    out = {}
-    for i, layer in enumerate(model.layers):
-        state = layer.get_rng_state()
-        if state is not None:
-            out[str(i)] = state
-    return out
+    """{layer position: generator state} of the layers seeded on their own (Dropout(seed=...)),
+    nested models' included (`Layer.get_rng_state` of a model gathers its layers')."""
+    state = model.get_rng_state()
+    return dict(state["layers"]) if state else {}
 
 
 def set_layer_rng_states(model: Any, states: dict[str, dict]) -> None:
     """Inverse of `layer_rng_states` (positions that are not layers of `model` are skipped)."""
-    for key, state in states.items():
-        if key.isdigit() and int(key) < len(model.layers):
-            model.layers[int(key)].set_rng_state(state)
+    model.set_rng_state({"layers": states})
 
 
 def capture_state(model: Any, epoch: int, step: int, params: dict, history: dict) -> TrainState:
     """The state of `model`'s fit at (epoch, step), taken from inside a callback."""
     now = config.get_rng_state()
     mid_epoch = step > 0
+    mid_pass = mid_epoch or not getattr(model, "epoch_starts_pass", lambda epoch: True)(epoch)
     running = model.compiled_loss.running_state() if mid_epoch and model.compiled_loss is not None else {}
     lr = getattr(model.optimizer, "learning_rate", None)
     return TrainState(
         epoch=int(epoch), step=int(step), steps=int(params.get("steps", 0)), samples=int(params.get("samples", 0)),
         batch_size=int(params.get("batch_size", 0)),
-        epoch_rng=model.epoch_rng_state if mid_epoch else now, rng=now,
+        epoch_rng=model.epoch_rng_state if mid_pass else now, rng=now,
         layer_rngs=layer_rng_states(model),
         loss_sums=running.get("loss_sums"), metric_states=running.get("metric_states"),
         learning_rate=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None,
@@ -187,7 +188,7 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
         budget = sum(p.value.nbytes for p in params) + 2**20
         with open_inner_npz(zf, infos["weights.npz"], path) as npz:
             headers = npz_headers(npz, path, "weights.npz", budget)
-            _check_shapes(path, names, headers, params)
+            _check_shapes(path, names, headers, params, doc.get("weight_classes"), weight_classes(model))
             arrays = read_npz(npz, path, "weights.npz", budget)
         optimizer_state = None
         if "optimizer.npz" in infos:
@@ -198,10 +199,18 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
     return Checkpoint(path, state, [arrays[n] for n in names], optimizer_state)
 
 
-def _check_shapes(path: str, names: list[str], headers: dict, params: list) -> None:
+def _check_shapes(path: str, names: list[str], headers: dict, params: list, classes: Any, mine: list[str]) -> None:
+    """The checkpoint's weights against the model's, by position (names may differ: a model built
+    again in the same process has other layer names); `classes` are the checkpoint's layer classes
+    (absent in files written before dl recorded them)."""
     if sorted(headers) != sorted(names):
         raise ModelFileError(f"{path}: weights.npz does not hold the weights config.json lists")
+    if not (isinstance(classes, list) and len(classes) == len(names)):
+        classes = None
     for i, (name, p) in enumerate(zip(names, params)):
+        if classes is not None and classes[i] != mine[i]:
+            raise ModelFileError(f"{path}: the checkpoint was written for another model: weight {i} ('{name}') "
+                                 f"belongs to a {classes[i]} there, but '{p.path}' to a {mine[i]} here")
         shape, dtype = headers[name]
         if tuple(shape) != p.value.shape or dtype != p.value.dtype:
             raise ModelFileError(

@@ -5,6 +5,15 @@ plugin (and version) that provided it. A file is written to a temporary name
 and renamed into place, so a failed save leaves nothing. Reading a whole
 model back (which needs the model classes) is `corelib.models.load_model`;
 this module reads weights into a model that exists.
+
+`load_weights` matches weights by structure, as Keras does: the file's weights
+in their saved order against the model's (`model.weights`, layers in graph
+order), each checked for its layer's class, its name within the layer
+("kernel") and its shape. Layer names are not compared, so a model built
+twice in one process ("dense_2" where the file says "dense") loads its own
+weights. Both kinds of file record that order and the classes:
+config.json in "weights" and "weight_classes", a weights file in an index
+array (`INDEX_KEY`).
 """
 
 from __future__ import annotations
@@ -18,13 +27,23 @@ import numpy as np
 
 from corelib import optimizers
 from corelib.errors import ConfigError, ModelFileError
-from corelib.saving.archive import FORMAT, FORMAT_VERSION, npz_bytes, open_inner_npz, open_zip, write_atomically
+from corelib.saving.archive import (FORMAT, FORMAT_VERSION, npz_bytes, open_inner_npz, open_zip, read_config,
+                                    write_atomically)
 from corelib.saving.safe_zip import check_entries, npz_headers, read_npz
 from corelib.saving.serialization import provider
 from corelib.version import __version__
 
 __all__ = ["architecture", "model_config", "save_model", "save_weights", "load_weights", "check_weight_headers",
-           "assign_weights"]
+           "assign_weights", "match_weights", "weight_classes", "INDEX_KEY"]
+
+INDEX_KEY = "__dl_weights__"  # a weights file's index; never a weight's path, which always has a "/"
+_INDEX_FORMAT = "dl-weights"
+_INDEX_BYTES_PER_WEIGHT = 4096  # the index's JSON per weight, at most (a path and a class name)
+
+
+def weight_classes(model: Any) -> list[str]:
+    """The class name of the layer that owns each weight, in `model.weights` order."""
+    return [type(p.layer).__name__ if p.layer is not None else "" for p in model.weights]
 
 
 def architecture(model: Any) -> dict:
@@ -40,6 +59,7 @@ def model_config(model: Any) -> dict:
         "dl_version": __version__,
         "model": architecture(model),
         "weights": [p.path for p in model.weights],
+        "weight_classes": weight_classes(model),
     }
     if model.compiled and model.compiled_loss is not None:
         doc["compile"] = {"optimizer": optimizers.serialize(model.optimizer), **model.compiled_loss.get_config()}
@@ -114,25 +134,116 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray], path: str) -> None
 
 
 def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    """Only the weights, as an .npz keyed "layer/weight", written atomically."""
+    """Only the weights, as an .npz keyed "layer/weight" with an index of their order and
+    layer classes (`INDEX_KEY`), written atomically."""
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
         raise ModelFileError(f"{path} exists and overwrite=False")
-    data = npz_bytes({p.path: p.value for p in model.weights})
+    index = {"format": _INDEX_FORMAT, "weights": [p.path for p in model.weights], "classes": weight_classes(model)}
+    arrays = {p.path: p.value for p in model.weights}
+    arrays[INDEX_KEY] = np.frombuffer(json.dumps(index).encode("utf-8"), dtype=np.uint8)
+    data = npz_bytes(arrays)
     write_atomically(path, lambda fh: fh.write(data))
 
 
 def load_weights(model: Any, filepath: str | os.PathLike) -> None:
-    """Weights from `save_weights`'s .npz, or from a model file, into `model` (shapes checked)."""
+    """Weights from `save_weights`'s .npz, or from a model file, into `model`, matched by
+    structure (see the module's docstring); nothing is written unless every weight fits."""
     path = os.fspath(filepath)
     expected = sum(p.value.nbytes for p in model.weights) + 2**20
     with open_zip(path, "weights file") as zf:
         infos = check_entries(zf, path, "the weights file")
         if "weights.npz" in infos:  # a whole model file
+            order, classes = _model_file_order(zf, infos, path)
             with open_inner_npz(zf, infos["weights.npz"], path) as npz:
-                check_weight_headers(model, npz_headers(npz, path, "weights.npz", expected), path)
+                headers = npz_headers(npz, path, "weights.npz", expected)
+                pairs = match_weights(model, headers, order, classes, path)
                 arrays = read_npz(npz, path, "weights.npz", expected)
         else:
-            check_weight_headers(model, npz_headers(zf, path, "the weights file", expected), path)
-            arrays = read_npz(zf, path, "the weights file", expected)
-    assign_weights(model, arrays, path)
+            index_limit = _INDEX_BYTES_PER_WEIGHT * len(model.weights) + 2**16
+            headers = npz_headers(zf, path, "the weights file", expected + index_limit)
+            order, classes = _index_order(zf, headers, path, index_limit)
+            headers.pop(INDEX_KEY, None)
+            pairs = match_weights(model, headers, order, classes, path)
+            arrays = read_npz(zf, path, "the weights file", expected + index_limit)
+    for key, p in pairs:
+        p.value[...] = arrays[key]
+
+
+def _model_file_order(zf: Any, infos: dict, path: str) -> tuple[list[str] | None, list[str] | None]:
+    """The weights' saved order and layer classes from a model file's config.json."""
+    if "config.json" not in infos:
+        return None, None
+    doc = read_config(zf, infos["config.json"], path)
+    return _string_list(doc.get("weights")), _string_list(doc.get("weight_classes"))
+
+
+def _index_order(zf: Any, headers: dict, path: str, limit: int) -> tuple[list[str] | None, list[str] | None]:
+    """The saved order and layer classes from a weights file's index of at most `limit` bytes
+    (None, None for a file written before dl kept one)."""
+    if INDEX_KEY not in headers:
+        return None, None
+    shape, dtype = headers[INDEX_KEY]
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > limit:
+        raise ModelFileError(f"{path}: the weights file's index {INDEX_KEY!r} is not a JSON byte array")
+    try:
+        with zf.open(INDEX_KEY + ".npy") as fh:
+            raw = np.lib.format.read_array(fh, allow_pickle=False).tobytes()
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, OSError, EOFError, RuntimeError, RecursionError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{path}: the weights file's index is corrupt ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("format") != _INDEX_FORMAT:
+        raise ModelFileError(f"{path}: the weights file's index is not a dl weights index")
+    order, classes = _string_list(doc.get("weights")), _string_list(doc.get("classes"))
+    if order is None:
+        raise ModelFileError(f"{path}: the weights file's index has no list of weight names")
+    return order, classes
+
+
+def _string_list(value: Any) -> list[str] | None:
+    return list(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+
+
+def match_weights(model: Any, headers: dict[str, tuple], order: list[str] | None, classes: list[str] | None,
+                  path: str) -> list[tuple[str, Any]]:
+    """[(the file's key, the model's weight)] matched by structure, after checking every pair.
+
+    Args:
+        model: the model the weights go into.
+        headers: {key: (shape, dtype)} of the file's arrays.
+        order: the keys in saved order (None for an old weights file: the same names as the
+            model's weights are matched by name, else the arrays in the file's order).
+        classes: the layer class of each key in `order`, or None where the file does not say.
+        path: the file, for the messages.
+
+    Raises:
+        ModelFileError: the counts differ, or a weight's layer class, name or shape (the first
+            such weight is named).
+    """
+    params = model.weights
+    if order is None:
+        names = [p.path for p in params]
+        order = names if sorted(headers) == sorted(names) else list(headers)
+    if sorted(order) != sorted(headers):
+        raise ModelFileError(f"{path}: the weights do not match the model: the file's list of weights "
+                             f"does not name its arrays")
+    if len(order) != len(params):
+        raise ModelFileError(
+            f"{path}: the weights do not match the model: the file holds {len(order)} weight arrays, "
+            f"model '{model.name}' has {len(params)}"
+            + (f" (first missing: '{params[len(order)].path}')" if len(order) < len(params)
+               else f" (first unexpected: '{order[len(params)]}')"))
+    if classes is not None and len(classes) != len(order):
+        classes = None
+    mine = weight_classes(model)
+    for i, (key, p) in enumerate(zip(order, params)):
+        shape, dtype = headers[key]
+        theirs = classes[i] if classes is not None else None
+        name = key.rsplit("/", 1)[-1]
+        if (theirs is not None and theirs != mine[i]) or name != p.name or tuple(shape) != p.value.shape \
+                or dtype != p.value.dtype:
+            there = f"{theirs + ' ' if theirs else ''}'{key}' {dtype}{list(shape)}"
+            here = f"{mine[i]} '{p.path}' {p.value.dtype}{list(p.value.shape)}"
+            raise ModelFileError(f"{path}: the weights do not match the model: weight {i} is {there} in the file, "
+                                 f"but {here} in model '{model.name}'")
+    return list(zip(order, params))

@@ -12,9 +12,9 @@ from corelib.errors import ConfigError, DLError, PluginConflictError, UnknownCom
 from corelib.layers.base import Layer
 from corelib.registry import get_registry
 
-__all__ = ["provider", "serialize_layer", "deserialize_layer"]
+__all__ = ["MODEL_CLASSES", "provider", "serialize_layer", "deserialize_layer"]
 
-_LAYER_KEYS = {"class_name", "config", "plugin", "plugin_version", "inbound"}
+_LAYER_KEYS = {"class_name", "config", "plugin", "plugin_version", "inbound", "call_training"}
 
 
 def provider(obj: Any) -> tuple[str, str | None, str | None]:
@@ -26,9 +26,17 @@ def provider(obj: Any) -> tuple[str, str | None, str | None]:
     return entry.name, entry.plugin, entry.version
 
 
+# The model classes a layer entry may name ("Sequential", "Model", "Functional"): a model can be a
+# layer of another. corelib.models fills this in (it sits above this package in the import order).
+MODEL_CLASSES: dict[str, type] = {}
+
+
 def serialize_layer(layer: Layer) -> dict:
-    """{"class_name", "config", "plugin", "plugin_version"} for one layer."""
+    """{"class_name", "config", "plugin", "plugin_version"} for one layer (a nested model too)."""
     name, plugin, version = provider(type(layer))
+    saved_as = getattr(layer, "saved_class_name", None)
+    if plugin is None and saved_as in MODEL_CLASSES:  # a model that no plugin registered: by its kind
+        name = saved_as
     return {"class_name": name, "plugin": plugin, "plugin_version": version, "config": layer.get_config()}
 
 
@@ -46,6 +54,11 @@ def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None)
         raise ConfigError(f"{where}: 'config' of {name} must be a mapping, got {short_repr(cfg)}")
     if custom_objects and name in custom_objects:
         cls = custom_objects[name]
+    elif name in MODEL_CLASSES:
+        try:
+            return MODEL_CLASSES[name].from_config(dict(cfg), custom_objects)
+        except DLError as exc:
+            raise ConfigError(f"{where} ({name}): {exc}") from None
     else:
         try:
             try:

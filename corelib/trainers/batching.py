@@ -13,7 +13,7 @@ import numpy as np
 
 from corelib.errors import DataError, ShapeError
 
-__all__ = ["as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "split_validation"]
+__all__ = ["as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "batch_indices", "split_validation"]
 
 
 def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
@@ -23,10 +23,28 @@ def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
     arr = _numeric(x, where)
     if arr.ndim == 0:
         raise DataError(f"{where} must have a batch axis; received a scalar")
+    if dtype is None:  # as it comes: integer ids or floats, checked, not yet converted
+        if arr.dtype.kind in "iub":
+            return _integer_ids(arr, where)
+        dtype = arr.dtype if arr.dtype.kind == "f" else "float64"
+    if np.dtype(dtype).kind in "iu":
+        return _integer_ids(arr, where)
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         raise DataError(f"{where} contains NaN or infinite values")
     return arr
+
+
+def _integer_ids(arr: np.ndarray, where: str) -> np.ndarray:
+    """Integer ids for an integer Input, as int64: exact (never through float32)."""
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
+            raise DataError(f"{where} feeds an integer Input but holds non-integer values")
+    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise DataError(f"{where} holds ids beyond the int64 range")
+    elif arr.dtype.kind not in "iub":
+        raise DataError(f"{where} feeds an integer Input but has dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def as_target_array(y: Any, dtype: str, sparse: bool, where: str = "y") -> np.ndarray:
@@ -79,9 +97,10 @@ def _structured(data: Any, names: list[str], what: str) -> list[tuple[str, Any]]
     return [(what, data)]
 
 
-def as_inputs(x: Any, names: list[str], dtype: str, where: str = "x") -> list[np.ndarray]:
-    """One checked array per model input."""
-    return [as_input_array(v, dtype, label) for label, v in _structured(x, names, where)]
+def as_inputs(x: Any, names: list[str], dtype: str | list[str] | None, where: str = "x") -> list[np.ndarray]:
+    """One checked array per model input, in `dtype` (one for all, one per input, or None: as given)."""
+    dtypes = dtype if isinstance(dtype, list) else [dtype] * len(names)
+    return [as_input_array(v, dt, label) for (label, v), dt in zip(_structured(x, names, where), dtypes)]
 
 
 def as_targets(y: Any, names: list[str], dtype: str, sparse: list[bool], where: str = "y") -> list[np.ndarray]:
@@ -126,6 +145,13 @@ def batch_slices(n: int, batch_size: int, order: np.ndarray | None = None) -> It
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         yield slice(start, stop) if order is None else order[start:stop]
+
+
+def batch_indices(n: int, batch_size: int, b: int, order: np.ndarray | None = None) -> Any:
+    """The slice (or index array, when `order` is a permutation) of batch `b` of `n` samples."""
+    start = b * batch_size
+    stop = min(start + batch_size, n)
+    return slice(start, stop) if order is None else order[start:stop]
 
 
 def split_validation(arrays: list[np.ndarray | None], fraction: float) -> tuple[list, list]:

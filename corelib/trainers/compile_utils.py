@@ -5,17 +5,32 @@ combined into one scalar: the mean of the per-output losses, or the weighted
 sum sum(w_i * loss_i) when `loss_weights` is given. Metrics are tracked per
 output; with several outputs the logs name them after the output, as Keras
 does ("digit_loss", "digit_accuracy").
+
+As in Keras 3, `metrics` ignore sample weights (and class weights) and
+`weighted_metrics` use them. They log under their own names; a weighted
+metric whose name a plain one already has logs as "weighted_<name>", and a
+name repeated within one kind gets "_1", "_2" appended, as Keras names them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from corelib.errors import ConfigError
 
-__all__ = ["CompiledLosses"]
+__all__ = ["CompiledLosses", "TrackedMetric"]
+
+
+class TrackedMetric(NamedTuple):
+    """One compiled metric: the output it watches, its log name, the Metric, and whether
+    it takes the sample weights (it came from `weighted_metrics`)."""
+
+    output: int
+    label: str
+    metric: Any
+    weighted: bool
 
 
 def _per_output(value: Any, names: list[str], what: str, default: Any = None) -> list:
@@ -26,7 +41,7 @@ def _per_output(value: Any, names: list[str], what: str, default: Any = None) ->
         if unknown:
             raise ConfigError(f"compile(): {what} names an unknown output {unknown[0]!r}; outputs are {names}")
         return [value.get(name, default) for name in names]
-    if isinstance(value, (list, tuple)) and what != "metrics":
+    if isinstance(value, (list, tuple)) and what not in ("metrics", "weighted_metrics"):
         if len(value) != n:
             raise ConfigError(f"compile(): {what} has {len(value)} entries but the model has {n} outputs {names}")
         return list(value)
@@ -36,7 +51,8 @@ def _per_output(value: Any, names: list[str], what: str, default: Any = None) ->
 class CompiledLosses:
     """Per-output losses, their weights, metrics, and the running epoch logs."""
 
-    def __init__(self, output_names: list[str], loss: Any, metrics: Any, loss_weights: Any) -> None:
+    def __init__(self, output_names: list[str], loss: Any, metrics: Any, loss_weights: Any,
+                 weighted_metrics: Any = None) -> None:
         from corelib import losses
 
         self.output_names = list(output_names)
@@ -52,43 +68,60 @@ class CompiledLosses:
             self.weights = [float(w if w is not None else 1.0)
                             for w in _per_output(loss_weights, self.output_names, "loss_weights", 1.0)]
         self.sparse = [bool(getattr(l, "sparse_targets", False)) for l in self.losses]
-        self.metrics = self._metrics(metrics)
+        self.metric_specs: dict[str, list] = {}
+        self.weighted_metric_specs: dict[str, list] = {}
+        plain = self._metrics(metrics, "metrics", self.metric_specs)
+        weighted = self._metrics(weighted_metrics, "weighted_metrics", self.weighted_metric_specs)
+        self.metrics = _with_log_names(plain, weighted, self.output_names)
+        seen: set[int] = set()
+        for tracked in self.metrics:
+            if id(tracked.metric) in seen:
+                raise ConfigError(f"compile(): the metric object {tracked.metric.name!r} is given twice; "
+                                  "each entry of metrics and weighted_metrics needs its own instance")
+            seen.add(id(tracked.metric))
         self.last_losses = [0.0] * n  # each output's loss in the latest step
         self.reset()
 
-    def _metrics(self, metrics: Any) -> list[tuple[int, str, Any]]:
+    def _metrics(self, metrics: Any, what: str, specs: dict[str, list]) -> list[tuple[int, str, Any]]:
+        """(output index, name, Metric) for each entry of `metrics` (the `what` argument of
+        compile), recording each entry's serializable form in `specs` by output name."""
         from corelib import metrics as metrics_mod
 
         names = self.output_names
         if metrics is None:
             per_output: list = [[] for _ in names]
         elif isinstance(metrics, dict):
-            per_output = _per_output(metrics, names, "metrics", [])
+            per_output = _per_output(metrics, names, what, [])
         elif isinstance(metrics, (list, tuple)) and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
             if len(metrics) != len(names):
-                raise ConfigError(f"compile(): metrics has {len(metrics)} lists but the model has {len(names)} outputs")
+                raise ConfigError(f"compile(): {what} has {len(metrics)} lists but the model has {len(names)} outputs")
             per_output = list(metrics)
         else:
             per_output = [metrics] * len(names)
         out = []
-        self.metric_specs: dict[str, list] = {name: [] for name in names}
+        for name in names:
+            specs[name] = []
         for i, (name, items) in enumerate(zip(names, per_output)):
             for m in ([items] if isinstance(items, str) or not isinstance(items, (list, tuple)) else items):
                 metric = metrics_mod.get(m, loss=self.losses[i])
-                label = m if isinstance(m, str) else metric.name
-                self.metric_specs[name].append(m if isinstance(m, str) else metrics_mod.serialize(metric))
-                out.append((i, label if len(names) == 1 else f"{name}_{label}", metric))
+                if metric is None:
+                    continue
+                specs[name].append(m if isinstance(m, str) else metrics_mod.serialize(metric))
+                out.append((i, m if isinstance(m, str) else metric.name, metric))
         return out
 
     def get_config(self) -> dict:
         """JSON-safe compile settings keyed by output name (for the model file)."""
         from corelib import losses
 
-        return {
+        config = {
             "loss": {name: losses.serialize(l) for name, l in zip(self.output_names, self.losses)},
             "loss_weights": dict(zip(self.output_names, self.weights)),
             "metrics": self.metric_specs,
         }
+        if any(self.weighted_metric_specs.values()):
+            config["weighted_metrics"] = self.weighted_metric_specs
+        return config
 
     # -- computing ------------------------------------------------------------------
 
@@ -110,8 +143,9 @@ class CompiledLosses:
         return total
 
     def update_metrics(self, ys: list, y_pred: list, sw: np.ndarray | None) -> None:
-        for i, _, metric in self.metrics:
-            metric.update_state(ys[i], y_pred[i], sw)
+        """Update every metric on a batch: the weighted ones with `sw`, the others without."""
+        for i, _, metric, weighted in self.metrics:
+            metric.update_state(ys[i], y_pred[i], sw if weighted else None)
 
     # -- the logs -------------------------------------------------------------------
 
@@ -119,8 +153,8 @@ class CompiledLosses:
         self._sum = 0.0
         self._sums = [0.0] * len(self.losses)
         self._count = 0
-        for _, _, metric in self.metrics:
-            metric.reset_state()
+        for tracked in self.metrics:
+            tracked.metric.reset_state()
 
     def running_state(self) -> dict:
         """The epoch so far, JSON-safe: {"loss_sums": {"sum", "sums", "count"}, "metric_states": [...]}.
@@ -129,7 +163,7 @@ class CompiledLosses:
         same logs as one never interrupted."""
         return {"loss_sums": {"sum": float(self._sum), "sums": [float(v) for v in self._sums],
                               "count": int(self._count)},
-                "metric_states": [metric.get_state() for _, _, metric in self.metrics]}
+                "metric_states": [tracked.metric.get_state() for tracked in self.metrics]}
 
     def set_running_state(self, state: dict) -> None:
         """Continue from `running_state()`'s output."""
@@ -137,8 +171,8 @@ class CompiledLosses:
         self._sum = float(sums["sum"])
         self._sums = [float(v) for v in sums["sums"]]
         self._count = int(sums["count"])
-        for (_, _, metric), metric_state in zip(self.metrics, state.get("metric_states") or []):
-            metric.set_state(metric_state)
+        for tracked, metric_state in zip(self.metrics, state.get("metric_states") or []):
+            tracked.metric.set_state(metric_state)
 
     def add_loss(self, total: float, count: int) -> None:
         """Record the latest step's loss (total and per output) for `count` samples."""
@@ -152,7 +186,7 @@ class CompiledLosses:
         names = ["loss"]
         if len(self.losses) > 1:
             names += [f"{name}_loss" for name in self.output_names]
-        return names + [label for _, label, _ in self.metrics]
+        return names + [tracked.label for tracked in self.metrics]
 
     def logs(self, prefix: str = "") -> dict:
         count = max(self._count, 1)
@@ -160,6 +194,38 @@ class CompiledLosses:
         if len(self.losses) > 1:
             for name, s in zip(self.output_names, self._sums):
                 logs[f"{prefix}{name}_loss"] = s / count
-        for _, label, metric in self.metrics:
-            logs[f"{prefix}{label}"] = float(metric.result())
+        for tracked in self.metrics:
+            logs[f"{prefix}{tracked.label}"] = _scalar(tracked.metric.result())
         return logs
+
+
+def _with_log_names(plain: list, weighted: list, output_names: list[str]) -> list[TrackedMetric]:
+    """Keras 3's log names: "<output>_<name>" with several outputs; within `metrics` a repeated
+    name gets "_1", "_2"; a weighted metric whose name is taken logs as "weighted_<name>"
+    (then numbered the same way)."""
+    counts: dict[str, int] = {}
+    several = len(output_names) > 1
+
+    def numbered(label: str) -> str:
+        if label not in counts:
+            counts[label] = 1
+            return label
+        index = counts[label]
+        counts[label] += 1
+        return f"{label}_{index}"
+
+    out = []
+    for i, name, metric in plain:
+        out.append(TrackedMetric(i, numbered(f"{output_names[i]}_{name}" if several else name), metric, False))
+    for i, name, metric in weighted:
+        label = f"{output_names[i]}_{name}" if several else name
+        if label in counts:
+            label = f"{output_names[i]}_weighted_{name}" if several else f"weighted_{name}"
+        out.append(TrackedMetric(i, numbered(label), metric, True))
+    return out
+
+
+def _scalar(result: Any) -> float:
+    """A metric's result as a log value: a per-class array (F1Score(average=None), Precision with
+    several thresholds) logs its mean, the number Keras's progress bar shows for it."""
+    return float(result) if np.ndim(result) == 0 else float(np.mean(result))

@@ -72,23 +72,23 @@ class _MetricState:
     metrics that cannot be summed (updated on gathered global batches)."""
 
     def __init__(self, compiled: Any) -> None:
-        self.additive: list[tuple[int, Any, list[tuple[str, tuple]]]] = []
-        self.gathered: list[tuple[int, Any]] = []
-        for i, _, metric in compiled.metrics if compiled is not None else ():
+        self.additive: list[tuple[int, Any, list[tuple[str, tuple]], bool]] = []
+        self.gathered: list[tuple[int, Any, bool]] = []
+        for i, _, metric, weighted in compiled.metrics if compiled is not None else ():
             state = metric.get_state()
             flag = getattr(metric, "additive_state", None)
             if flag is None:
                 flag = isinstance(metric, MeanMetricWrapper) and set(state) == {"total", "count"}
             if flag:
-                self.additive.append((i, metric, [(k, np.shape(state[k])) for k in sorted(state)]))
+                self.additive.append((i, metric, [(k, np.shape(state[k])) for k in sorted(state)], weighted))
             else:
-                self.gathered.append((i, metric))
-        self.size = sum(int(np.prod(shape, dtype=np.int64)) for _, _, keys in self.additive for _, shape in keys)
+                self.gathered.append((i, metric, weighted))
+        self.size = sum(int(np.prod(shape, dtype=np.int64)) for _, _, keys, _ in self.additive for _, shape in keys)
 
     def snapshot(self) -> np.ndarray:
         out = np.empty(self.size)
         at = 0
-        for _, metric, keys in self.additive:
+        for _, metric, keys, _ in self.additive:
             state = metric.get_state()
             for key, _ in keys:
                 value = np.asarray(state[key], dtype=np.float64).ravel()
@@ -98,7 +98,7 @@ class _MetricState:
 
     def restore(self, vector: np.ndarray) -> None:
         at = 0
-        for _, metric, keys in self.additive:
+        for _, metric, keys, _ in self.additive:
             state = {}
             for key, shape in keys:
                 size = int(np.prod(shape, dtype=np.int64))
@@ -107,8 +107,8 @@ class _MetricState:
             metric.set_state(state)
 
     def update(self, ys: list, y_pred: list, sw: Any) -> None:
-        for i, metric, _ in self.additive:
-            metric.update_state(ys[i], y_pred[i], sw)
+        for i, metric, _, weighted in self.additive:
+            metric.update_state(ys[i], y_pred[i], sw if weighted else None)
 
     def update_gathered(self, strategy: Strategy, ys: list | None, y_pred: list | None, sw: Any,
                         weighted: bool) -> None:
@@ -116,10 +116,11 @@ class _MetricState:
         are None on a replica whose shard is empty; `weighted`: the fit has sample weights)."""
         if not self.gathered:
             return
-        weights = strategy.all_gather(sw) if weighted else None
-        for i, metric in self.gathered:
+        weights = strategy.all_gather(sw) if weighted and any(w for _, _, w in self.gathered) else None
+        for i, metric, takes_weights in self.gathered:
             metric.update_state(strategy.all_gather(None if ys is None else ys[i]),
-                                strategy.all_gather(None if y_pred is None else y_pred[i]), weights)
+                                strategy.all_gather(None if y_pred is None else y_pred[i]),
+                                weights if takes_weights else None)
 
 
 class DataParallel:

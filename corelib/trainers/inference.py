@@ -15,9 +15,8 @@ from corelib.trainers.batching import batch_slices
 from corelib.callbacks.base import Callback
 from corelib.callbacks.progbar import format_logs
 from corelib.distribute import collective
-from corelib.errors import ConfigError
-from corelib.layers.symbolic import is_symbolic
-from corelib.trainers.arguments import positive_int, resolve_verbose
+from corelib.trainers.arguments import (first_batches, optional_steps, positive_int, resolve_batch_size,
+                                        resolve_verbose)
 
 __all__ = ["InferenceMixin"]
 
@@ -41,10 +40,19 @@ class InferenceMixin:
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: int | str = "auto", sample_weight: Any = None, steps: int | None = None,
                  callbacks: Sequence[Callback] | None = None, return_dict: bool = False):
-        """Loss and metrics on (x, y): a float, a list [loss, *metrics], or a dict."""
+        """Loss and metrics on (x, y): a float, a list [loss, *metrics], or a dict.
+
+        steps: evaluate the first `steps` batches only (with batch_size None, batches of
+        ceil(samples / steps), so all of the data, as Keras does with arrays).
+        """
         self._require_compiled("evaluate")
+        steps = optional_steps(steps, "steps")
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size")
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
-        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = resolve_batch_size(batch_size, steps, xs[0].shape[0])
+        keep = first_batches(steps, xs[0].shape[0], batch_size, "steps")
+        xs, ys, sw = [a[:keep] for a in xs], [a[:keep] for a in ys], None if sw is None else sw[:keep]
         cbs = self._callback_list(callbacks, 0, add_history=False)
         cbs.on_test_begin()
         replicas = self._replicas()
@@ -59,9 +67,18 @@ class InferenceMixin:
     @collective("predict")
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
-        """The model's outputs for `x`, computed batch by batch (one array per output)."""
+        """The model's outputs for `x`, computed batch by batch (one array per output).
+
+        steps: predict the first `steps` batches only (with batch_size None, batches of
+        ceil(samples / steps), so all of the data, as Keras does with arrays).
+        """
+        steps = optional_steps(steps, "steps")
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size")
         xs = self._prepare_x(x)
-        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batch_size = resolve_batch_size(batch_size, steps, xs[0].shape[0])
+        keep = first_batches(steps, xs[0].shape[0], batch_size, "steps")
+        xs = [a[:keep] for a in xs]
         replicas = self._replicas()  # under a strategy each replica predicts its part; all return everything
         if replicas is not None and xs[0].shape[0] >= replicas.strategy.num_replicas_in_sync:
             replicas.broadcast_weights()
@@ -94,13 +111,6 @@ class InferenceMixin:
 
     def predict_on_batch(self, x: Any) -> Any:
         ys = self.predict_step(self._prepare_x(x))
-        return self._pack_outputs([y.copy() for y in ys])
-
-    def __call__(self, x: Any, training: bool = False) -> Any:
-        if is_symbolic(x):
-            raise ConfigError(f"Calling model '{self.name}' on symbolic tensors (nesting models) is not supported; "
-                              "call its layers instead")
-        ys, _ = self._forward(self._prepare_x(x), training)
         return self._pack_outputs([y.copy() for y in ys])
 
     def _result(self, logs: dict, return_dict: bool):

@@ -52,13 +52,14 @@ class StepMixin:
         """Add the regularizers' gradients and let the optimizer update the trainable weights
         from their ``.grad``; returns the regularization loss (added to the step's loss)."""
         total = 0.0
-        for layer in self.layers:
-            for p in layer.weights:
-                if p.regularizer is not None:
-                    total += float(p.regularizer(p.value))
-                    if p.trainable and layer.trainable:
-                        p.grad += p.regularizer.gradient(p.value)
-        self.optimizer.apply(self.trainable_weights)
+        trainable = self.trainable_weights  # frozen layers (also inside nested models) are not in it
+        updated = {id(p) for p in trainable}
+        for p in self.weights:
+            if p.regularizer is not None:
+                total += float(p.regularizer(p.value))
+                if id(p) in updated:
+                    p.grad += p.regularizer.gradient(p.value)
+        self.optimizer.apply(trainable)
         return total
 
     def regularization_loss(self) -> float:

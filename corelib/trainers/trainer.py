@@ -10,6 +10,7 @@ mean, or the weighted sum given by `loss_weights`).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,12 +22,19 @@ from corelib.callbacks.progbar import ProgbarLogger
 from corelib.distribute import collective
 from corelib.errors import ConfigError, DataError
 from corelib.layers.base import Layer
-from corelib.trainers.arguments import positive_int, resolve_verbose
+from corelib.trainers.arguments import (
+    first_batches,
+    optional_steps,
+    positive_int,
+    resolve_batch_size,
+    resolve_verbose,
+    validation_schedule,
+)
 from corelib.trainers.batching import (
     as_inputs,
     as_target_array,
     as_targets,
-    batch_slices,
+    batch_indices,
     check_input_shape,
     check_sample_counts,
     class_weights,
@@ -69,8 +77,9 @@ class Trainer(StepMixin, InferenceMixin):
         self.history: Any = None
         self._stop_requested = False
         self._resume_point: Any = None  # a TrainState fit continues from (resume_from)
-        self._epoch_rng_state: dict | None = None  # dl's random state at the epoch's start, before the shuffle
+        self._epoch_rng_state: dict | None = None  # dl's random state before the current pass's shuffle
         self._data_parallel: DataParallel | None = None
+        self._pass_plan = (0, 1)  # (the fit's initial_epoch, epochs per pass over the data)
 
     # -- supplied by subclasses -----------------------------------------------------
 
@@ -81,7 +90,7 @@ class Trainer(StepMixin, InferenceMixin):
     def _forward(self, xs: list[np.ndarray], training: bool):
         raise NotImplementedError
 
-    def _build_for(self, input_shapes: list[tuple]) -> None:
+    def _build_for(self, input_shapes: list[tuple], dtypes: list[str | None] | None = None) -> None:
         raise NotImplementedError
 
     def _input_shapes(self) -> list[tuple] | None:
@@ -96,7 +105,16 @@ class Trainer(StepMixin, InferenceMixin):
 
     @property
     def dtype(self) -> str:
-        return self.layers[0].dtype if self.layers else config.floatx()
+        """The float dtype the model computes in (an integer Input's ids are not it)."""
+        return next((layer.dtype for layer in self.layers if not getattr(layer, "is_integer", False)),
+                    config.floatx())
+
+    def _input_dtypes(self) -> list[str]:
+        """The dtype each input's data is converted to: the float dtype, or int64 for integer ids."""
+        inputs = getattr(self, "inputs", None) if self.built else None
+        if not inputs:
+            return [self.dtype] * len(self.input_names)
+        return ["int64" if getattr(t.node.layer, "is_integer", False) else self.dtype for t in inputs]
 
     # -- compile ------------------------------------------------------------------
 
@@ -112,16 +130,18 @@ class Trainer(StepMixin, InferenceMixin):
                 dict keyed by output name.
             loss_weights: a list or dict of per-output weights; the total loss
                 is then sum(weight * loss) instead of the mean of the losses.
+            weighted_metrics: metrics (in the same forms as `metrics`) computed with the
+                sample_weight / class_weight given to fit and evaluate; `metrics` ignore
+                those weights, as in Keras 3.
         """
         ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
         unknown = set(kwargs) - ignored
         if unknown:
             raise ConfigError(f"compile() got unexpected keyword arguments: {sorted(unknown)}")
-        if weighted_metrics is not None:
-            raise ConfigError("weighted_metrics is not supported; metrics are weighted by sample_weight")
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self.compiled_loss = CompiledLosses(self.output_names, loss, metrics, loss_weights) if loss is not None else None
+        self.compiled_loss = (CompiledLosses(self.output_names, loss, metrics, loss_weights, weighted_metrics)
+                              if loss is not None else None)
         self.compiled = True
 
     @property
@@ -135,7 +155,7 @@ class Trainer(StepMixin, InferenceMixin):
 
     @property
     def metrics(self) -> list:
-        return [m for _, _, m in self.compiled_loss.metrics] if self.compiled_loss else []
+        return [tracked.metric for tracked in self.compiled_loss.metrics] if self.compiled_loss else []
 
     def _require_compiled(self, what: str) -> CompiledLosses:
         if not self.compiled or self.compiled_loss is None:
@@ -145,9 +165,11 @@ class Trainer(StepMixin, InferenceMixin):
     # -- data ---------------------------------------------------------------------
 
     def _prepare_x(self, x: Any, where: str = "x") -> list[np.ndarray]:
-        xs = as_inputs(x, self.input_names, self.dtype, where)
-        if not self.built:
-            self._build_for([(None,) + a.shape[1:] for a in xs])
+        if not self.built:  # integer data builds (traces) an integer input, kept exact
+            raw = as_inputs(x, self.input_names, None, where)
+            self._build_for([(None,) + a.shape[1:] for a in raw],
+                            ["int64" if a.dtype.kind in "iu" else None for a in raw])
+        xs = as_inputs(x, self.input_names, self._input_dtypes(), where)
         for a, shape, name in zip(xs, self._input_shapes(), self.input_names):
             check_input_shape(a, shape, where if len(xs) == 1 else f"{where}['{name}']")
         return xs
@@ -205,8 +227,9 @@ class Trainer(StepMixin, InferenceMixin):
 
     @property
     def epoch_rng_state(self) -> dict | None:
-        """dl's random state at the start of the current epoch, before its shuffle (a checkpoint
-        taken mid-epoch records it, to draw the same shuffle on resume)."""
+        """dl's random state before the shuffle of the current epoch's pass over the data: the
+        epoch's start, unless steps_per_epoch splits a pass over several epochs (a checkpoint
+        taken mid-epoch or mid-pass records it, to draw the same shuffle on resume)."""
         return self._epoch_rng_state
 
     # -- fit ----------------------------------------------------------------------
@@ -216,22 +239,38 @@ class Trainer(StepMixin, InferenceMixin):
             verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
             class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
-            steps_per_epoch: int | None = None, validation_batch_size: int | None = None,
-            validation_freq: int = 1, **kwargs: Any):
+            steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: int | Sequence[int] = 1, **kwargs: Any):
         """Train for `epochs` passes over (x, y); returns a `History`.
 
-        Arguments and defaults are Keras's: batch_size 32, validation_split
-        taken from the end of the data before shuffling, verbose "auto"
-        (a progress bar on a terminal, one line per epoch otherwise). x and y
-        are arrays, or lists / dicts of arrays for several inputs / outputs.
-        Under a distribution strategy (`corelib.distribute`) every replica
-        calls fit with the same data and trains on its share of each batch.
+        Arguments and defaults are Keras's: batch_size 32 (or, with
+        steps_per_epoch, as many samples as make that many batches),
+        validation_split taken from the end of the data before shuffling,
+        verbose "auto" (a progress bar on a terminal, one line per epoch
+        otherwise). x and y are arrays, or lists / dicts of arrays for several
+        inputs / outputs. Under a distribution strategy (`corelib.distribute`)
+        every replica calls fit with the same data and trains on its share of
+        each batch.
+
+        steps_per_epoch: an epoch is that many batches; the next epoch goes on
+            through the same shuffled pass over the data, and a new pass (with a
+            new shuffle) starts once one is used up. An epoch ends early when
+            its pass runs out of data (warned), as Keras does with arrays.
+        validation_steps: validate on the first that many batches of the
+            validation data (the same ones every time).
+        validation_freq: an int N validates after every N-th epoch (1-based);
+            a list or tuple names the 1-based epochs to validate after. The
+            val_ logs (and History's val_ lists) have only those epochs.
         """
         if kwargs:
             raise ConfigError(f"fit() got unexpected keyword arguments: {sorted(kwargs)}")
         compiled = self._require_compiled("fit")
-        batch_size = positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = int(epochs)
+        initial_epoch = int(initial_epoch)
+        steps_per_epoch = optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = optional_steps(validation_steps, "validation_steps")
+        should_validate = validation_schedule(validation_freq)
+        batch_size_arg = batch_size if batch_size is None else positive_int(batch_size, "batch_size")
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
         sw = self._with_class_weight(ys, sw, class_weight)
         val = None
@@ -245,9 +284,22 @@ class Trainer(StepMixin, InferenceMixin):
             xs, ys, sw = train[:nx], train[nx:nx + ny], train[-1]
             val = (held[:nx], held[nx:nx + ny], held[-1])
         n = xs[0].shape[0]
-        steps = -(-n // batch_size)
-        if steps_per_epoch is not None:
-            steps = min(steps, positive_int(steps_per_epoch, "steps_per_epoch"))
+        batch_size = resolve_batch_size(batch_size, steps_per_epoch, n)
+        per_pass = -(-n // batch_size)  # batches in one pass over the data
+        steps = per_pass if steps_per_epoch is None else min(steps_per_epoch, per_pass)
+        epochs_per_pass = -(-per_pass // steps)
+        if steps_per_epoch is not None and per_pass % steps_per_epoch and epochs > initial_epoch:
+            short = ("every epoch ends early" if steps_per_epoch > per_pass
+                     else f"the last of every {epochs_per_pass} epochs ends early")
+            warnings.warn(f"steps_per_epoch={steps_per_epoch}, but the data holds {per_pass} batches of {batch_size}: "
+                          f"{short}, when its pass over the data runs out (as in Keras)", UserWarning, stacklevel=3)
+        if val is not None:
+            # Keras: validation_batch_size, else fit's batch_size argument, else from validation_steps, else 32
+            val_batch_size = resolve_batch_size(validation_batch_size if validation_batch_size is not None
+                                                else batch_size_arg, validation_steps, val[0][0].shape[0],
+                                                "validation_batch_size")
+            keep = first_batches(validation_steps, val[0][0].shape[0], val_batch_size, "validation_steps")
+            val = ([a[:keep] for a in val[0]], [a[:keep] for a in val[1]], None if val[2] is None else val[2][:keep])
         verbose = resolve_verbose(verbose)
         replicas = self._replicas()
         if replicas is not None and not replicas.strategy.is_chief:
@@ -257,27 +309,29 @@ class Trainer(StepMixin, InferenceMixin):
                         "batch_size": batch_size, "samples": n})
         self.stop_training = self.interrupted = self._stop_requested = False
         self._resume_point = None
+        self._pass_plan = (initial_epoch, epochs_per_pass)
         cbs.on_train_begin()
         if replicas is not None:  # the chief's weights, optimizer and random state (or checkpoint) for all
             replicas.begin_fit()
         resume = self._resume_point
         epoch_logs: dict = {}
-        for epoch in range(resume.epoch if resume is not None else int(initial_epoch), epochs):
+        order = None
+        for epoch in range(resume.epoch if resume is not None else initial_epoch, epochs):
             compiled.reset()
             cbs.on_epoch_begin(epoch)
-            self._epoch_rng_state = config.get_rng_state()
+            starts_pass = self.epoch_starts_pass(epoch)
+            skip = 0
             if resume is not None and epoch == resume.epoch:  # same shuffle, random state and running sums
-                order, skip = resume.enter_epoch(self, n, shuffle)
+                order, skip = resume.enter_epoch(self, n, shuffle, starts_pass=starts_pass)
                 self._epoch_rng_state = resume.epoch_rng
-            else:
-                order, skip = (config.rng().permutation(n) if shuffle else None), 0
+            elif starts_pass:
+                self._epoch_rng_state = config.get_rng_state()
+                order = config.rng().permutation(n) if shuffle else None
+            first = (epoch - initial_epoch) % epochs_per_pass * steps  # this epoch's first batch in the pass
             batch_logs: dict = {}
             want_logs = cbs.wants_batch_logs()
-            for step, idx in enumerate(batch_slices(n, batch_size, order)):
-                if step >= steps:
-                    break
-                if step < skip:
-                    continue
+            for step in range(skip, min(steps, per_pass - first)):
+                idx = batch_indices(n, batch_size, first + step, order)
                 cbs.on_train_batch_begin(step)
                 self.train_step(([a[idx] for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
                 if want_logs:
@@ -291,13 +345,21 @@ class Trainer(StepMixin, InferenceMixin):
             if self.interrupted:
                 break
             epoch_logs = compiled.logs()
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                epoch_logs.update(self._evaluate_arrays(*val, validation_batch_size or batch_size, "val_"))
+            if val is not None and should_validate(epoch):
+                epoch_logs.update(self._evaluate_arrays(*val, val_batch_size, "val_"))
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
         cbs.on_train_end(epoch_logs)
         return self.history
+
+    def epoch_starts_pass(self, epoch: int) -> bool:
+        """Whether `epoch` of the running (or last) fit starts a new pass over the data and draws
+        its shuffle: always, unless a steps_per_epoch shorter than the data splits one pass
+        over several epochs (a checkpoint taken between two of those records the pass's
+        random state)."""
+        first, per_pass = self._pass_plan
+        return (epoch - first) % per_pass == 0
 
     def _callback_list(self, callbacks, verbose: int, add_history: bool) -> CallbackList:
         items = list(callbacks or [])

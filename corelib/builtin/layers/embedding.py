@@ -35,6 +35,8 @@ class Embedding(Layer):
         (batch_size, ..., output_dim).
     """
 
+    accepts_integer_input = True
+
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "random_uniform",
                  embeddings_regularizer: Any = None, mask_zero: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
