@@ -20,7 +20,13 @@ from corelib.registry import view as _view
 from corelib.errors import ConfigError, DataError, ShapeError
 from corelib.layers.base import snake_case
 
-__all__ = ["Loss", "get", "serialize", "deserialize"]
+__all__ = [
+    "Loss", "get", "serialize", "deserialize",
+    # Keras's loss functions: per-sample values, reduced over the last axis
+    "mean_squared_error", "mse", "mean_absolute_error", "mae", "binary_crossentropy", "categorical_crossentropy",
+    "sparse_categorical_crossentropy", "huber", "kl_divergence", "kld", "poisson", "log_cosh", "hinge",
+    "squared_hinge", "categorical_hinge", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+]
 
 KIND = "losses"
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum")
@@ -184,6 +190,127 @@ def serialize(loss: Loss) -> dict:
 def deserialize(config: dict | str) -> Loss:
     """Inverse of `serialize`."""
     return get(config)
+
+
+# -- Keras's loss functions ------------------------------------------------------------------
+# `losses.mean_squared_error(y_true, y_pred)` gives per-sample values, as in Keras; the
+# strings ("mean_squared_error") given to compile still name the registered classes. Each
+# function looks its class up in the registry when called: the classes live in the
+# built-in plugin, above this module.
+
+
+def _per_sample(class_name: str, y_true: Any, y_pred: Any, axis: int = -1, **config: Any) -> np.ndarray:
+    """The registered loss `class_name`'s per-sample values, reduced over `axis` of y_pred.
+
+    A 1-D y_pred is one sample, as in Keras (the result is then 0-d).
+    """
+    loss = _view.lookup(KIND, class_name)(**config)
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    if y_pred.ndim == 0:
+        return loss.per_sample(y_true, y_pred)  # the loss's own error: y_pred needs a batch axis
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -y_pred.ndim <= axis < y_pred.ndim:
+        raise ConfigError(f"{loss.name}: axis must be an int in [{-y_pred.ndim}, {y_pred.ndim}) for y_pred of "
+                          f"shape {y_pred.shape}. Received: axis={axis!r}")
+    if axis % y_pred.ndim != y_pred.ndim - 1:
+        if y_true.ndim == y_pred.ndim:
+            y_true = np.moveaxis(y_true, axis, -1)
+        y_pred = np.moveaxis(y_pred, axis, -1)
+    if y_pred.ndim == 1:
+        return loss.per_sample(y_true[None], y_pred[None]).reshape(())
+    return loss.per_sample(y_true, y_pred)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean((y_true - y_pred) ** 2) over the last axis: one value per sample."""
+    return _per_sample("MeanSquaredError", y_true, y_pred)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(|y_true - y_pred|) over the last axis: one value per sample."""
+    return _per_sample("MeanAbsoluteError", y_true, y_pred)
+
+
+mse = mean_squared_error
+mae = mean_absolute_error
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                        axis: int = -1) -> np.ndarray:
+    """Binary cross-entropy averaged over `axis`, per sample (see `BinaryCrossentropy`)."""
+    return _per_sample("BinaryCrossentropy", y_true, y_pred, axis, from_logits=from_logits,
+                       label_smoothing=label_smoothing)
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0,
+                             axis: int = -1) -> np.ndarray:
+    """Categorical cross-entropy over the class axis `axis`, per sample (see `CategoricalCrossentropy`)."""
+    return _per_sample("CategoricalCrossentropy", y_true, y_pred, axis, from_logits=from_logits,
+                       label_smoothing=label_smoothing)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: Any = None,
+                                    axis: int = -1) -> np.ndarray:
+    """Categorical cross-entropy with integer labels, per sample (see `SparseCategoricalCrossentropy`).
+
+    `ignore_class` is not supported (only None)."""
+    if ignore_class is not None:
+        raise ConfigError(f"sparse_categorical_crossentropy: ignore_class is not supported. "
+                          f"Received: ignore_class={ignore_class!r}")
+    return _per_sample("SparseCategoricalCrossentropy", y_true, y_pred, axis, from_logits=from_logits)
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> np.ndarray:
+    """Huber loss averaged over the last axis, per sample (see `Huber`)."""
+    return _per_sample("Huber", y_true, y_pred, delta=delta)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> np.ndarray:
+    """sum(t * log(t / p)) over the last axis (both clipped to [1e-7, 1]), per sample."""
+    return _per_sample("KLDivergence", y_true, y_pred)
+
+
+kld = kl_divergence
+
+
+def poisson(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(p - t * log(p + 1e-7)) over the last axis, per sample."""
+    return _per_sample("Poisson", y_true, y_pred)
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(log(cosh(p - t))) over the last axis, per sample."""
+    return _per_sample("LogCosh", y_true, y_pred)
+
+
+def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(max(1 - t * p, 0)) over the last axis, per sample (0/1 targets become -1/1)."""
+    return _per_sample("Hinge", y_true, y_pred)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(max(1 - t * p, 0) ** 2) over the last axis, per sample (0/1 targets become -1/1)."""
+    return _per_sample("SquaredHinge", y_true, y_pred)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """max(max((1 - t) * p) - sum(t * p) + 1, 0) per sample, with one-hot targets."""
+    return _per_sample("CategoricalHinge", y_true, y_pred)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> np.ndarray:
+    """Binary focal cross-entropy averaged over `axis`, per sample (see `BinaryFocalCrossentropy`)."""
+    return _per_sample("BinaryFocalCrossentropy", y_true, y_pred, axis, apply_class_balancing=apply_class_balancing,
+                       alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0,
+                                   axis: int = -1) -> np.ndarray:
+    """Categorical focal cross-entropy over the class axis `axis`, per sample (see `CategoricalFocalCrossentropy`)."""
+    return _per_sample("CategoricalFocalCrossentropy", y_true, y_pred, axis, alpha=alpha, gamma=gamma,
+                       from_logits=from_logits, label_smoothing=label_smoothing)
 
 
 def __getattr__(name: str) -> Any:

@@ -16,8 +16,21 @@ import numpy as np
 from corelib.registry import view as _view
 from corelib.errors import ShapeError, UnknownComponentError
 from corelib.layers.base import snake_case
+from corelib.losses import (  # noqa: F401 - Keras's metric functions include its loss functions
+    binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+    categorical_hinge, hinge, huber, kl_divergence, kld, log_cosh, mae, mean_absolute_error, mean_squared_error,
+    mse, poisson, sparse_categorical_crossentropy, squared_hinge,
+)
 
-__all__ = ["Metric", "MeanMetricWrapper", "get", "serialize", "deserialize"]
+__all__ = [
+    "Metric", "MeanMetricWrapper", "get", "serialize", "deserialize",
+    # Keras's metric functions: per-sample values
+    "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy", "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "huber",
+    "kl_divergence", "kld", "poisson", "log_cosh", "hinge", "squared_hinge", "categorical_hinge",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy",
+]
 
 KIND = "metrics"
 
@@ -224,6 +237,48 @@ def serialize(metric: Metric) -> dict:
 def deserialize(config: dict | str, loss: Any = None) -> Metric:
     """Inverse of `serialize`."""
     return get(config, loss=loss)
+
+
+# -- Keras's metric functions --------------------------------------------------------------
+# `metrics.binary_accuracy(y_true, y_pred)` gives per-sample values, as in Keras; the strings
+# given to compile still name the registered metric classes, which each function looks up
+# when called (they live in the built-in plugin, above this module).
+
+
+def _values(class_name: str, y_true: Any, y_pred: Any, **config: Any) -> np.ndarray:
+    """The registered mean metric `class_name`'s per-sample values, as floats of y_pred's
+    precision; a 1-D y_pred is one sample, as in Keras (the result is then 0-d)."""
+    metric = _view.lookup(KIND, class_name)(**config)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    if y_pred.ndim == 1:
+        return np.asarray(metric.values(y_true[None], y_pred[None]), dtype=dtype).reshape(())
+    return np.asarray(metric.values(y_true, y_pred), dtype=dtype)
+
+
+def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
+    """How often (y_pred > threshold) equals the 0/1 target, averaged over the last axis, per sample."""
+    return _values("BinaryAccuracy", y_true, y_pred, threshold=threshold)
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """1.0 where argmax(y_pred) equals argmax(y_true) (one-hot targets), else 0.0, per sample."""
+    return _values("CategoricalAccuracy", y_true, y_pred)
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """1.0 where argmax(y_pred) equals the integer label, else 0.0, per sample."""
+    return _values("SparseCategoricalAccuracy", y_true, y_pred)
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1.0 where the one-hot target class is among the k highest predictions, else 0.0, per sample."""
+    return _values("TopKCategoricalAccuracy", y_true, y_pred, k=k)
+
+
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1.0 where the integer label is among the k highest predictions, else 0.0, per sample."""
+    return _values("SparseTopKCategoricalAccuracy", y_true, y_pred, k=k)
 
 
 def __getattr__(name: str) -> Any:

@@ -116,8 +116,56 @@ LAYER_CASES: dict[str, list[tuple[tuple | list, dict]]] = {
     ],
     "TimeDistributed": [((2, 3, 4), {"layer": {"class_name": "Dense", "config": {"units": 2, "activation": "tanh"}}})],
     "RepeatVector": [((2, 3), {"n": 4})],
-    # the dl-transformer plugin, when installed (PyTorch checks in plugins/dl-transformer/tests)
+    # issue 13: activation layers, Conv2DTranspose, LayerNormalization (tests/test_keras_layers.py)
+    "ReLU": [((3, 5), {}), ((3, 5), {"max_value": 0.8, "negative_slope": 0.1, "threshold": 0.3})],
+    "LeakyReLU": [((3, 5), {}), ((2, 3, 4), {"negative_slope": 0.05})],
+    "PReLU": [((3, 5), {"alpha_initializer": "random_normal"}),
+              ((2, 3, 4, 2), {"alpha_initializer": "random_normal", "shared_axes": [1, 2]})],
+    "ELU": [((3, 5), {}), ((3, 5), {"alpha": 0.5})],
+    "Softmax": [((2, 3, 4), {}), ((2, 3, 4), {"axis": 1}), ((2, 3, 4), {"axis": [1, 2]})],
+    "Conv2DTranspose": [
+        ((2, 3, 4, 2), {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same",
+                        "bias_initializer": "random_normal"}),
+        ((2, 2, 3, 4), {"filters": 2, "kernel_size": (2, 3), "strides": (2, 1), "output_padding": (1, 0),
+                        "data_format": "channels_first", "dilation_rate": (2, 1), "activation": "tanh"}),
+    ],
     "LayerNormalization": [((3, 5), {}), ((2, 3, 4), {"axis": [1, 2], "gamma_initializer": "random_normal"})],
+    # issue 13: preprocessing and augmentation layers (tests/test_preprocessing_layers.py)
+    # (the random layers run in training mode here, with draws from corelib.config.rng(): no seed)
+    "Rescaling": [((2, 3, 4), {"scale": 1 / 255}), ((2, 4, 3), {"scale": [0.5, 2.0, -1.0], "offset": [0.1, 0.2, 0.3]})],
+    "Resizing": [
+        ((2, 5, 6, 3), {"height": 3, "width": 8}),
+        ((2, 4, 7, 2), {"height": 5, "width": 3, "interpolation": "nearest"}),
+        ((1, 2, 5, 7), {"height": 4, "width": 4, "crop_to_aspect_ratio": True, "data_format": "channels_first"}),
+        ((2, 6, 3, 1), {"height": 4, "width": 4, "pad_to_aspect_ratio": True, "fill_value": 0.5}),
+    ],
+    "Normalization": [
+        ((3, 4), {}),
+        ((3, 4), {"mean": [0.5, -1.0, 2.0, 0.0], "variance": [1.0, 4.0, 0.25, 2.0]}),
+        ((2, 3, 4), {"axis": [1, 2], "mean": [1.0, 2.0, 3.0, 4.0], "variance": [2.0, 1.0, 0.5, 3.0]}),
+        ((3, 5), {"axis": None, "mean": 2.0, "variance": 3.0, "invert": True}),
+    ],
+    "RandomFlip": [((4, 3, 4, 2), {}), ((4, 2, 3, 4), {"mode": "horizontal", "data_format": "channels_first"})],
+    "RandomRotation": [
+        ((2, 5, 6, 2), {"factor": 0.2}),
+        ((2, 5, 4, 1), {"factor": (-0.3, 0.1), "fill_mode": "constant", "fill_value": 0.5, "interpolation": "nearest"}),
+        ((2, 2, 4, 5), {"factor": 0.5, "fill_mode": "wrap", "data_format": "channels_first"}),
+    ],
+    "RandomZoom": [
+        ((2, 5, 6, 2), {"height_factor": 0.3}),
+        ((2, 5, 4, 1), {"height_factor": (-0.4, -0.1), "width_factor": (0.2, 0.5), "fill_mode": "nearest"}),
+    ],
+    "RandomTranslation": [
+        ((2, 5, 6, 2), {"height_factor": 0.3, "width_factor": (-0.4, 0.2), "fill_mode": "constant"}),
+        ((2, 1, 5, 4), {"height_factor": 0.5, "width_factor": 0.5, "fill_mode": "wrap", "interpolation": "nearest",
+                        "data_format": "channels_first"}),
+    ],
+    "RandomCrop": [((2, 6, 7, 2), {"height": 4, "width": 5}), ((2, 3, 4, 2), {"height": 5, "width": 5})],
+    "RandomContrast": [
+        ((2, 4, 5, 3), {"factor": 0.5}),
+        ((2, 3, 4, 5), {"factor": (0.2, 0.8), "value_range": (-10, 10), "data_format": "channels_first"}),
+    ],
+    # the dl-transformer plugin, when installed (PyTorch checks in plugins/dl-transformer/tests)
     "MultiHeadAttention": [
         ((2, 3, 4), {"num_heads": 2, "key_dim": 3}),
         ([(2, 3, 4), (2, 5, 6), (2, 5, 3)], {"num_heads": 2, "key_dim": 2, "value_dim": 3, "dropout": 0.2}),
@@ -149,6 +197,15 @@ def _loss_data(kind: str, rng: np.random.Generator):
         y_true = np.array([[1, 2, 2], [3, -1, -1], [1, 3, -1], [-1, -1, -1], [2, 1, 3]][:n])
         z = rng.standard_normal((n, 6, c))
         return y_true, (z if kind == "ctc_logits" else np.exp(z) / np.exp(z).sum(-1, keepdims=True))
+    if kind == "hinge":  # 0/1 targets, margins t * p away from the kink at 1
+        target = rng.integers(0, 2, (n, c)).astype(float)
+        margin = np.where(rng.random((n, c)) < 0.5, rng.uniform(-1.0, 0.8, (n, c)), rng.uniform(1.2, 2.0, (n, c)))
+        return target, margin * (2 * target - 1)
+    if kind == "categorical_hinge":  # one-hot targets, no tie for the largest wrong score, away from the kink
+        target = np.eye(c)[labels]
+        scores = rng.permutation(np.arange(n * c, dtype=float)).reshape(n, c) / (n * c)
+        scores[np.arange(n), labels] += np.where(np.arange(n) % 2 == 0, 1.53, 0.27)
+        return target, scores
     # regression: |error| away from 0 (MAE's kink)
     target = rng.standard_normal((n, c))
     magnitude = np.where(rng.random((n, c)) < 0.5, rng.uniform(0.1, 0.8, (n, c)), rng.uniform(1.2, 2.5, (n, c)))
@@ -168,6 +225,23 @@ LOSS_CASES: dict[str, list[tuple[dict, str]]] = {
     "MeanAbsoluteError": [({}, "regression")],
     "Huber": [({}, "regression"), ({"delta": 0.5}, "regression")],
     "CTC": [({}, "ctc_probs"), ({"from_logits": True, "blank_index": 0}, "ctc_logits")],
+    # issue 13: more Keras losses (tests/test_keras_losses.py)
+    "KLDivergence": [({}, "categorical_probs")],
+    "Poisson": [({}, "binary_probs")],
+    "LogCosh": [({}, "regression")],
+    "Hinge": [({}, "hinge")],
+    "SquaredHinge": [({}, "hinge")],
+    "CategoricalHinge": [({}, "categorical_hinge")],
+    "BinaryFocalCrossentropy": [
+        ({}, "binary_probs"),
+        ({"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5, "from_logits": True, "label_smoothing": 0.1},
+         "binary_logits"),
+    ],
+    "CategoricalFocalCrossentropy": [
+        ({}, "categorical_probs"),
+        ({"alpha": [0.2, 0.3, 0.4, 0.5], "gamma": 1.0, "from_logits": True, "label_smoothing": 0.1},
+         "categorical_logits"),
+    ],
 }
 
 

@@ -31,8 +31,10 @@ def test_installed_it_is_a_plugin_like_any_other():
     from corelib import layers
     from corelib.registry import get_registry
 
-    for name in ("LayerNormalization", "MultiHeadAttention", "PositionalEmbedding", "TransformerEncoder"):
+    for name in ("MultiHeadAttention", "PositionalEmbedding", "TransformerEncoder"):
         entry = get_registry().entry("layers", name)
         assert (entry.plugin, entry.version) == ("dl-transformer", version)
+    # LayerNormalization moved into the core library (issue 13); the plugin re-exports it
+    assert get_registry().entry("layers", "LayerNormalization").plugin == "dl"
     assert layers.get("multi_head_attention") is layers.MultiHeadAttention
     assert layers.get("dl-transformer:TransformerEncoder") is layers.TransformerEncoder

@@ -66,6 +66,23 @@ def register_layers(register: Register) -> None:
     for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding, TimeDistributed, RepeatVector):
         register(cls)
 
+    # issue 13: activation layers, Conv2DTranspose, LayerNormalization
+    from corelib.builtin.layers import activation_layers as al
+    from corelib.builtin.layers.conv_transpose import Conv2DTranspose
+    from corelib.builtin.layers.layer_normalization import LayerNormalization
+
+    for cls in (al.ReLU, al.LeakyReLU, al.PReLU, al.ELU, al.Softmax, LayerNormalization):
+        register(cls)
+    register(Conv2DTranspose, aliases=("Convolution2DTranspose",))
+
+    # issue 13: preprocessing and augmentation layers
+    from corelib.builtin.layers import augmentation as aug
+    from corelib.builtin.layers.preprocessing import Normalization, Rescaling, Resizing
+
+    for cls in (Rescaling, Resizing, Normalization, aug.RandomFlip, aug.RandomRotation, aug.RandomZoom,
+                aug.RandomTranslation, aug.RandomCrop, aug.RandomContrast):
+        register(cls)
+
 
 @hookimpl
 def register_activations(register: Register) -> None:
@@ -112,6 +129,14 @@ def register_losses(register: Register) -> None:
 
     register(CTC)
 
+    # issue 13: more Keras losses; snake_case aliases ("kl_divergence", "log_cosh", ...) come automatically
+    from corelib.builtin import losses_more as more
+
+    register(more.KLDivergence, aliases=("kld", "KLD"))
+    for cls in (more.Poisson, more.LogCosh, more.Hinge, more.SquaredHinge, more.CategoricalHinge,
+                more.BinaryFocalCrossentropy, more.CategoricalFocalCrossentropy):
+        register(cls)
+
 
 @hookimpl
 def register_optimizers(register: Register) -> None:
@@ -127,6 +152,15 @@ def register_optimizers(register: Register) -> None:
     register(Adam)
     register(AdamW, aliases=("adamw",))
     register(Nadam)
+
+    # issue 13: more Keras optimizers (kernels in corelib/kernels/optim_more.pyx)
+    from corelib.builtin.optimizers.adadelta import Adadelta
+    from corelib.builtin.optimizers.adamax import Adamax
+    from corelib.builtin.optimizers.ftrl import Ftrl
+    from corelib.builtin.optimizers.lion import Lion
+
+    for cls in (Adamax, Adadelta, Lion, Ftrl):
+        register(cls)
 
 
 @hookimpl
@@ -151,6 +185,18 @@ def register_metrics(register: Register) -> None:
     register(m.MeanSquaredError, aliases=("mse", "MSE"))
     register(m.RootMeanSquaredError, aliases=("rmse",))
 
+    # issue 13: Keras's classification and regression scores; snake_case aliases ("auc",
+    # "precision", "recall") come automatically, the others are Keras's spellings
+    from corelib.builtin.metrics_auc import AUC
+    from corelib.builtin.metrics_classification import Precision, Recall
+    from corelib.builtin.metrics_scores import F1Score, FBetaScore, R2Score
+
+    for cls in (AUC, Precision, Recall):
+        register(cls)
+    register(F1Score, aliases=("f1_score",))
+    register(FBetaScore, aliases=("fbeta_score",))
+    register(R2Score, aliases=("r2_score",))
+
 
 @hookimpl
 def register_callbacks(register: Register) -> None:
@@ -165,4 +211,11 @@ def register_callbacks(register: Register) -> None:
 
     for cls in (History, EarlyStopping, TerminateOnNaN, LearningRateScheduler, ReduceLROnPlateau,
                 CSVLogger, ProgbarLogger, BackupAndRestore, StopOnSignal):
+        register(cls)
+
+    from corelib.builtin.callbacks.lambda_callback import LambdaCallback
+    from corelib.builtin.callbacks.model_checkpoint import ModelCheckpoint
+    from corelib.builtin.callbacks.tensorboard import TensorBoard
+
+    for cls in (ModelCheckpoint, LambdaCallback, TensorBoard):
         register(cls)

@@ -12,6 +12,12 @@ is reached exactly like a built-in one:
     dense = layers.Dense(32, activation="relu")     # any registered layer, built-in or a plugin's
     layers.get("dense")                             # the class, by name or snake_case alias
     layers.deserialize(layers.serialize(dense))     # a new layer with the same config
+
+The lowercase merge helpers of Keras's functional API (`concatenate`, `add`,
+`subtract`, `multiply`, `average`, `maximum`, `minimum`, `dot`; in `merging`)
+build the merge layer and call it: ``layers.concatenate([a, b], axis=-1)``.
+They shadow only the module attribute; ``layers.get("concatenate")`` and
+specs still find the Concatenate class by its snake_case name.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import Any
 from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Parameter
 from corelib.layers.input_layer import Input, InputLayer
+from corelib.layers.merging import add, average, concatenate, dot, maximum, minimum, multiply, subtract
 from corelib.layers.workspace import Workspaces
 from corelib.registry import view as _view
 
-__all__ = ["Input", "InputLayer", "Layer", "Parameter", "Workspaces", "get", "serialize", "deserialize"]
+__all__ = ["Input", "InputLayer", "Layer", "Parameter", "Workspaces", "get", "serialize", "deserialize",
+           "concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum", "dot"]
 
 KIND = "layers"
 

@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Callable
+
+import numpy as np
 
 from corelib.builtin.callbacks._monitor import Monitor
 from corelib.callbacks import Callback
 from corelib.distribute import is_chief
-from corelib.errors import ConfigError
+from corelib.errors import ConfigError, short_repr
 
 
 class LearningRateScheduler(Callback):
-    """Sets the learning rate at each epoch's start to `schedule(epoch, lr)`.
+    """Sets the learning rate at each epoch's start to `schedule(epoch, lr)` or `schedule(epoch)`.
+
+    As in Keras 3, the schedule gets the epoch index (from 0) and the current
+    rate; a schedule of one argument (``lambda epoch: ...``, the Keras 2 form)
+    gets the epoch only. Which form is decided once from the function's
+    signature, so a TypeError raised inside the schedule reaches the caller
+    (Keras retries with one argument on any TypeError).
 
     Args:
-        schedule: function (epoch index from 0, current lr) -> new lr.
+        schedule: function (epoch index from 0, current lr) -> new lr, or
+            (epoch index) -> new lr.
         verbose: 1 prints the new rate.
     """
 
-    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0) -> None:
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise ConfigError(f"LearningRateScheduler: schedule must be callable. Received: {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
+        self._takes_lr = _takes_two_arguments(schedule)
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        lr = float(self.schedule(epoch, float(optimizer.current_learning_rate())))
+        current = float(optimizer.current_learning_rate())
+        if self._takes_lr is None:  # no signature to read: Keras's way, two arguments then one
+            try:
+                lr = self.schedule(epoch, current)
+            except TypeError:
+                lr = self.schedule(epoch)
+        else:
+            lr = self.schedule(epoch, current) if self._takes_lr else self.schedule(epoch)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"LearningRateScheduler: the output of the `schedule` function should be a float. "
+                              f"Got: {short_repr(lr)}")
+        lr = float(lr)
         if lr != lr or lr < 0:
             raise ConfigError(f"LearningRateScheduler: schedule returned an invalid learning rate: {lr}")
         optimizer.learning_rate = lr
@@ -38,6 +60,23 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(self.model.optimizer.current_learning_rate())
+
+
+def _takes_two_arguments(schedule: Callable[..., float]) -> bool | None:
+    """Whether `schedule` accepts (epoch, lr); False when it takes (epoch) only; None when its
+    signature cannot be read (some built-ins)."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):
+        return None
+    for args in ((0, 0.0), (0,)):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return len(args) == 2
+    raise ConfigError(f"LearningRateScheduler: schedule must accept (epoch, lr) or (epoch). "
+                      f"Received: {short_repr(schedule)} with signature {signature}")
 
 
 class ReduceLROnPlateau(Callback):

@@ -1,9 +1,11 @@
 """dl-transformer: transformer layers for dl.
 
-LayerNormalization, MultiHeadAttention, PositionalEmbedding and
-TransformerEncoder, registered through the ``dl`` entry point (see
-`dl_transformer.plugin`), so once installed they are found as
-``corelib.layers.MultiHeadAttention`` and by name in model specs.
+MultiHeadAttention, PositionalEmbedding and TransformerEncoder, registered
+through the ``dl`` entry point (see `dl_transformer.plugin`), so once
+installed they are found as ``corelib.layers.MultiHeadAttention`` and by name
+in model specs. LayerNormalization is dl's own built-in layer (it moved into
+the core library); it is re-exported here so ``from dl_transformer import
+LayerNormalization`` keeps working.
 """
 
 from __future__ import annotations

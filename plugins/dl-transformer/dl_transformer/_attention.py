@@ -17,7 +17,11 @@ import numpy as np
 from corelib.kernels import activations as _act
 from corelib.kernels import dense as _dense
 
-__all__ = ["project", "project_backward", "heads", "attend", "attend_backward"]
+__all__ = ["project", "project_backward", "heads", "attend", "attend_backward", "MASKED_SCORE"]
+
+#: What a masked-out score becomes before the softmax (Keras's large negative number):
+#: its probability is then exactly 0, and a row masked out entirely attends evenly.
+MASKED_SCORE = -1e9
 
 
 def project(x2: np.ndarray, w2: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -39,12 +43,14 @@ def heads(flat: np.ndarray, batch: int, length: int, num_heads: int) -> np.ndarr
     return flat.reshape(batch, length, num_heads, -1).transpose(0, 2, 1, 3)
 
 
-def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, rate: float, rng: np.random.Generator | None
-           ) -> tuple[np.ndarray, tuple]:
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, rate: float, rng: np.random.Generator | None,
+           keep: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """softmax(scale * q k^T) v per head, with dropout on the probabilities when `rng` is given.
 
     Args:
         q: (B, H, T, dk); k: (B, H, S, dk); v: (B, H, S, dv) (views are fine).
+        keep: None, or a boolean array broadcasting to (B, H, T, S): False where
+            a query may not attend to a key (its score becomes MASKED_SCORE).
 
     Returns:
         The output laid out (B, T, H, dv) (C-contiguous, ready for the output
@@ -52,6 +58,8 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, rate: floa
     """
     scores = np.matmul(q, k.swapaxes(-1, -2))
     scores *= scale
+    if keep is not None:
+        np.copyto(scores, MASKED_SCORE, where=~keep)
     probs = _act.forward("softmax", scores, scores)  # in place: softmax's backward needs only its output
     kept = probs
     mask = None
@@ -62,13 +70,17 @@ def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, rate: floa
     batch, num_heads, length, _ = q.shape
     out = np.empty((batch, length, num_heads, v.shape[-1]), dtype=q.dtype)
     np.matmul(kept, v, out=out.transpose(0, 2, 1, 3))
-    return out, (q, k, v, probs, kept, mask, scale)
+    return out, (q, k, v, probs, kept, mask, scale, keep)
 
 
-def attend_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def attend_backward(dout: np.ndarray, cache: tuple, dprobs_extra: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of `attend` for dout laid out (B, T, H, dv); returned laid out
-    (B, T, H, dk), (B, S, H, dk), (B, S, H, dv): each reshapes to (B*len, H*d)."""
-    q, k, v, probs, kept, mask, scale = cache
+    (B, T, H, dk), (B, S, H, dk), (B, S, H, dv): each reshapes to (B*len, H*d).
+
+    `dprobs_extra` (B, H, T, S) is a gradient reaching the probabilities directly
+    (when they are an output of the layer too)."""
+    q, k, v, probs, kept, mask, scale, keep = cache
     dout_h = dout.transpose(0, 2, 1, 3)
     batch, num_heads, length, _ = q.shape
     keys = k.shape[2]
@@ -77,7 +89,11 @@ def attend_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     dprobs = np.matmul(dout_h, v.swapaxes(-1, -2))
     if mask is not None:
         dprobs *= mask
+    if dprobs_extra is not None:
+        dprobs += dprobs_extra
     dscores = _act.backward("softmax", None, probs, dprobs, dprobs)
+    if keep is not None:  # masked scores were replaced by a constant
+        dscores *= keep
     dscores *= scale
     dq = np.empty((batch, length, num_heads, q.shape[-1]), dtype=q.dtype)
     np.matmul(dscores, k, out=dq.transpose(0, 2, 1, 3))

@@ -9,8 +9,11 @@ from corelib import hookimpl
 
 @hookimpl
 def register_layers(register: Callable[..., None]) -> None:
-    """Register LayerNormalization, MultiHeadAttention, PositionalEmbedding, TransformerEncoder."""
-    from dl_transformer import LayerNormalization, MultiHeadAttention, PositionalEmbedding, TransformerEncoder
+    """Register MultiHeadAttention, PositionalEmbedding, TransformerEncoder.
 
-    for cls in (LayerNormalization, MultiHeadAttention, PositionalEmbedding, TransformerEncoder):
+    LayerNormalization is registered by dl itself (registering it here too would make
+    the name ambiguous)."""
+    from dl_transformer import MultiHeadAttention, PositionalEmbedding, TransformerEncoder
+
+    for cls in (MultiHeadAttention, PositionalEmbedding, TransformerEncoder):
         register(cls)

@@ -123,6 +123,7 @@ def test_bad_arguments_and_shapes_are_refused():
         layer.compute_output_shape([(None, 4, 3), (None, 5, 3), (None, 6, 3)])
     with pytest.raises(ShapeError, match=r"expects query of rank >= 3"):
         layer.compute_output_shape((None, 8))
-    with pytest.raises(ShapeError, match=r"takes \[query, value\] or \[query, value, key\]; received 4 inputs"):
-        layer.compute_output_shape([(None, 2, 3)] * 4)
+    with pytest.raises(ShapeError, match=r"takes \[query, value\], \[query, value, key\] or \[query, value, key, "
+                                         r"attention_mask\]; received 5 inputs"):
+        layer.compute_output_shape([(None, 2, 3)] * 5)
     assert layer.compute_output_shape([(None, 4, 3), (None, 6, 5)]) == (None, 4, 3)
