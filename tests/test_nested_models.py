@@ -386,3 +386,14 @@ def test_nested_seeded_dropout_state_is_part_of_the_model_state():
     first = outer(x, training=True)
     outer.set_rng_state(state)
     np.testing.assert_array_equal(outer(x, training=True), first)
+
+
+def test_a_config_nesting_models_too_deep_is_refused_in_one_line(tmp_path):
+    from corelib.models import model_from_config
+
+    cfg = {"class_name": "Sequential", "config": Sequential([layers.Dense(2, input_shape=(2,), name="deep")]).get_config()}
+    for i in range(200):
+        cfg = {"class_name": "Sequential", "config": {"name": f"s{i}", "layers": [cfg]}}
+    with pytest.raises(ConfigError, match="nested more than 32 deep") as info:
+        model_from_config(cfg)
+    assert "\n" not in str(info.value) and str(info.value).startswith("layers[0].layers[0]")

@@ -29,6 +29,8 @@ def provider(obj: Any) -> tuple[str, str | None, str | None]:
 # The model classes a layer entry may name ("Sequential", "Model", "Functional"): a model can be a
 # layer of another. corelib.models fills this in (it sits above this package in the import order).
 MODEL_CLASSES: dict[str, type] = {}
+MAX_MODEL_NESTING = 32  # a config nesting models deeper is refused, not a RecursionError
+_NESTING: list[str] = []
 
 
 def serialize_layer(layer: Layer) -> dict:
@@ -55,10 +57,18 @@ def deserialize_layer(item: Any, where: str, custom_objects: dict | None = None)
     if custom_objects and name in custom_objects:
         cls = custom_objects[name]
     elif name in MODEL_CLASSES:
+        if len(_NESTING) >= MAX_MODEL_NESTING:
+            raise ConfigError(f"{where}: models nested more than {MAX_MODEL_NESTING} deep")
+        _NESTING.append(name)
         try:
             return MODEL_CLASSES[name].from_config(dict(cfg), custom_objects)
         except DLError as exc:
-            raise ConfigError(f"{where} ({name}): {exc}") from None
+            inner = one_line(exc)
+            # an inner model's error already names its layer: join the paths (layers[0].layers[2]: ...)
+            raise ConfigError(f"{where}.{inner}" if inner.startswith("layers[") else f"{where} ({name}): {inner}"
+                              ) from None
+        finally:
+            _NESTING.pop()
     else:
         try:
             try:
