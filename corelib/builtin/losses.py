@@ -25,7 +25,34 @@ __all__ = [
 EPSILON = 1e-7
 
 
-class _ProbabilisticLoss(Loss):
+class FromLogits:
+    """Mixin (before the Loss base) of the losses with `from_logits`: the cross-entropies
+    here and the focal ones in `losses_more`.
+
+    `logits_activation` is the model's final activation that from_logits=True
+    stands in for: "sigmoid" for binary targets, "softmax" for classes. A
+    `label_smoothing` s turns targets into t * (1 - s) + s / 2 (binary) or
+    t * (1 - s) + s / num_classes.
+    """
+
+    logits_activation = "softmax"
+    from_logits: bool
+    label_smoothing = 0.0
+
+    def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
+        target = super().prepare_target(y_true, y_pred, rows)
+        if self.label_smoothing:
+            classes = 2 if self.logits_activation == "sigmoid" else target.shape[1]
+            target = target * (1.0 - self.label_smoothing) + self.label_smoothing / classes
+        return target
+
+    def logits_variant(self, activation: str) -> Loss | None:
+        if activation != self.logits_activation or self.from_logits:
+            return None
+        return type(self).from_config({**self.get_config(), "from_logits": True})
+
+
+class _ProbabilisticLoss(FromLogits, Loss):
     def __init__(
         self,
         from_logits: bool = False,
@@ -40,9 +67,6 @@ class _ProbabilisticLoss(Loss):
     def get_config(self) -> dict:
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
-    def _logits_copy(self) -> Loss:
-        return type(self).from_config({**self.get_config(), "from_logits": True})
-
 
 class BinaryCrossentropy(_ProbabilisticLoss):
     """-(t log p + (1 - t) log(1 - p)), averaged over the last axis.
@@ -54,20 +78,13 @@ class BinaryCrossentropy(_ProbabilisticLoss):
         reduction: see `Loss`.
     """
 
-    def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
-        target = super().prepare_target(y_true, y_pred, rows)
-        if self.label_smoothing:
-            target = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return target
+    logits_activation = "sigmoid"
 
     def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
         if self.from_logits:
             _k.sigmoid_binary_crossentropy(pred, target, loss_out, grad_out)
         else:
             _k.binary_crossentropy(pred, target, loss_out, grad_out, EPSILON)
-
-    def logits_variant(self, activation: str) -> Loss | None:
-        return self._logits_copy() if activation == "sigmoid" and not self.from_logits else None
 
 
 class CategoricalCrossentropy(_ProbabilisticLoss):
@@ -88,10 +105,7 @@ class CategoricalCrossentropy(_ProbabilisticLoss):
                 f"shape {y.shape}. Use sparse_categorical_crossentropy for integer labels, or "
                 "corelib.utils.to_categorical."
             )
-        target = super().prepare_target(y, y_pred, rows)
-        if self.label_smoothing:
-            target = target * (1.0 - self.label_smoothing) + self.label_smoothing / target.shape[1]
-        return target
+        return super().prepare_target(y, y_pred, rows)
 
     def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
         if self.from_logits:
@@ -99,11 +113,8 @@ class CategoricalCrossentropy(_ProbabilisticLoss):
         else:
             _k.categorical_crossentropy(pred, target, loss_out, grad_out, EPSILON)
 
-    def logits_variant(self, activation: str) -> Loss | None:
-        return self._logits_copy() if activation == "softmax" and not self.from_logits else None
 
-
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(FromLogits, Loss):
     """Categorical cross-entropy with integer class labels as targets.
 
     Args:
@@ -146,11 +157,6 @@ class SparseCategoricalCrossentropy(Loss):
             _k.sparse_softmax_cross_entropy(pred, target, loss_out, grad_out)
         else:
             _k.sparse_categorical_crossentropy(pred, target, loss_out, grad_out, EPSILON)
-
-    def logits_variant(self, activation: str) -> Loss | None:
-        if activation != "softmax" or self.from_logits:
-            return None
-        return type(self).from_config({**self.get_config(), "from_logits": True})
 
     def get_config(self) -> dict:
         return {**super().get_config(), "from_logits": self.from_logits}

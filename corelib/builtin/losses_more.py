@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.losses import EPSILON
+from corelib.builtin.losses import EPSILON, FromLogits
 from corelib.errors import ConfigError
 from corelib.losses import Loss
 from corelib.validation import fraction, positive_number
@@ -178,7 +178,7 @@ def _focal_options(owner: str, gamma: Any, label_smoothing: Any, axis: Any) -> t
             fraction(label_smoothing, "label_smoothing", owner, include_one=True), int(axis))
 
 
-class BinaryFocalCrossentropy(_AlongAxis):
+class BinaryFocalCrossentropy(FromLogits, _AlongAxis):
     """Binary cross-entropy scaled by (1 - p_t) ** gamma, which weighs hard examples up
     (Lin et al., 2017); mean over `axis`.
 
@@ -195,6 +195,8 @@ class BinaryFocalCrossentropy(_AlongAxis):
         name: name in logs ("binary_focal_crossentropy").
         reduction: see `Loss`.
     """
+
+    logits_activation = "sigmoid"
 
     def __init__(
         self,
@@ -213,12 +215,6 @@ class BinaryFocalCrossentropy(_AlongAxis):
         self.gamma, self.label_smoothing, self.axis = _focal_options(
             "BinaryFocalCrossentropy", gamma, label_smoothing, axis)
         self.from_logits = bool(from_logits)
-
-    def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
-        target = super().prepare_target(y_true, y_pred, rows)
-        if self.label_smoothing:
-            target = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return target
 
     def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
         t = target
@@ -241,11 +237,6 @@ class BinaryFocalCrossentropy(_AlongAxis):
         np.mean(weight * focal * bce, axis=1, out=loss_out)
         np.divide(weight * (dfocal * bce + focal * dbce), pred.shape[1], out=grad_out)
 
-    def logits_variant(self, activation: str) -> Loss | None:
-        if activation != "sigmoid" or self.from_logits:
-            return None
-        return type(self).from_config({**self.get_config(), "from_logits": True})
-
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -258,7 +249,7 @@ class BinaryFocalCrossentropy(_AlongAxis):
         }
 
 
-class CategoricalFocalCrossentropy(_AlongAxis):
+class CategoricalFocalCrossentropy(FromLogits, _AlongAxis):
     """Categorical cross-entropy scaled by alpha * (1 - p) ** gamma per class, which weighs
     hard examples up (Lin et al., 2017); sum over `axis`, with one-hot targets.
 
@@ -293,12 +284,6 @@ class CategoricalFocalCrossentropy(_AlongAxis):
         self.gamma, self.label_smoothing, self.axis = _focal_options(owner, gamma, label_smoothing, axis)
         self.from_logits = bool(from_logits)
 
-    def prepare_target(self, y_true: Any, y_pred: np.ndarray, rows: int) -> np.ndarray:
-        target = super().prepare_target(y_true, y_pred, rows)
-        if self.label_smoothing:
-            target = target * (1.0 - self.label_smoothing) + self.label_smoothing / target.shape[1]
-        return target
-
     def compute(self, pred: np.ndarray, target: np.ndarray, loss_out: np.ndarray, grad_out: np.ndarray) -> None:
         alpha = np.asarray(self.alpha, dtype=pred.dtype)
         if alpha.ndim and alpha.shape != (pred.shape[1],):
@@ -323,11 +308,6 @@ class CategoricalFocalCrossentropy(_AlongAxis):
             np.multiply(q, centred, out=grad_out)
         else:  # through p / sum(p)
             np.divide(centred, total, out=grad_out)
-
-    def logits_variant(self, activation: str) -> Loss | None:
-        if activation != "softmax" or self.from_logits:
-            return None
-        return type(self).from_config({**self.get_config(), "from_logits": True})
 
     def get_config(self) -> dict:
         return {

@@ -76,11 +76,12 @@ def register_layers(register: Register) -> None:
     register(Conv2DTranspose, aliases=("Convolution2DTranspose",))
 
     # issue 13: preprocessing and augmentation layers
+    from corelib.builtin.layers import affine_augmentation as affine
     from corelib.builtin.layers import augmentation as aug
     from corelib.builtin.layers.preprocessing import Normalization, Rescaling, Resizing
 
-    for cls in (Rescaling, Resizing, Normalization, aug.RandomFlip, aug.RandomRotation, aug.RandomZoom,
-                aug.RandomTranslation, aug.RandomCrop, aug.RandomContrast):
+    for cls in (Rescaling, Resizing, Normalization, aug.RandomFlip, affine.RandomRotation, affine.RandomZoom,
+                affine.RandomTranslation, aug.RandomCrop, aug.RandomContrast):
         register(cls)
 
 

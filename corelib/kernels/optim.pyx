@@ -12,6 +12,7 @@ from cython.parallel cimport prange
 
 include "_common.pxi"
 include "_fmath.pxi"
+include "_optim_args.pxi"
 
 __all__ = ["sgd", "adam", "rmsprop", "adagrad", "nadam"]
 
@@ -200,37 +201,6 @@ cdef int _nadam(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
     return 0
 
 
-# ---------------------------------------------------------------- checks
-
-
-cdef tuple _prepare(str fn, object param, object grad, tuple states):
-    """Check param, grad and the (name, array-or-None, required) states;
-    return flat 1D views (param, grad, state or param as a dummy, ...) and
-    whether the dtype is float32."""
-    cdef cnp.ndarray p = output_array(param, fn, "param"), s, other
-    cdef cnp.ndarray g = same_input(grad, p, fn, "grad", "param")
-    cdef list flats = [flat(p), None]
-    cdef list checked = [("param", p)]
-    for name, arr, required in states:
-        if arr is None and required:
-            raise ValueError(f"{fn}: {name} is required. Received: {name}=None")
-        if arr is None:
-            flats.append(flats[0])
-            continue
-        s = output_array(arr, fn, name)
-        check_same_dtype(s, cnp.PyArray_TYPE(p), fn, name, "param")
-        check_same_shape(s, p, fn, name, "param")
-        for other_name, other in checked:
-            if overlaps(s, other):
-                raise ValueError(f"{fn}: {name} must not share memory with {other_name}")
-        if overlaps(g, s):
-            g = fresh_copy(g)
-        checked.append((name, s))
-        flats.append(flat(s))
-    flats[1] = flat(g)
-    return tuple(flats), cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT32
-
-
 # ---------------------------------------------------------------- Python API
 
 
@@ -244,7 +214,7 @@ def sgd(param, grad, velocity, lr, momentum, nesterov):
         velocity: momentum buffer, updated in place, or None (momentum 0).
         lr, momentum: floats. nesterov: bool.
     """
-    a, f32 = _prepare("sgd", param, grad, (("velocity", velocity, False),))
+    a, f32 = prepare_update("sgd", param, grad, (("velocity", velocity, False),))
     if f32:
         _sgd[float](a[0], a[1], a[2], velocity is not None, lr, momentum, nesterov)
     else:
@@ -261,7 +231,7 @@ def adam(param, grad, m, v, vhat, lr_t, beta1, beta2, epsilon, decay):
         lr_t: lr * sqrt(1 - beta2**t) / (1 - beta1**t). beta1, beta2, epsilon: floats.
         decay: lr * weight_decay (0 for Adam).
     """
-    a, f32 = _prepare("adam", param, grad,
+    a, f32 = prepare_update("adam", param, grad,
                       (("m", m, True), ("v", v, True), ("vhat", vhat, False)))
     if f32:
         _adam[float](a[0], a[1], a[2], a[3], a[4], vhat is not None, lr_t, beta1, beta2,
@@ -282,7 +252,7 @@ def rmsprop(param, grad, velocity, momentum_buffer, average_grad, lr, rho, momen
         param, grad: as in `sgd`. velocity: buffer. momentum_buffer, average_grad:
         buffers or None. lr, rho, momentum, epsilon: floats.
     """
-    a, f32 = _prepare("rmsprop", param, grad, (("velocity", velocity, True),
+    a, f32 = prepare_update("rmsprop", param, grad, (("velocity", velocity, True),
                                                ("momentum_buffer", momentum_buffer, False),
                                                ("average_grad", average_grad, False)))
     if f32:
@@ -299,7 +269,7 @@ def adagrad(param, grad, accumulator, lr, epsilon):
     Args:
         param, grad: as in `sgd`. accumulator: buffer. lr, epsilon: floats.
     """
-    a, f32 = _prepare("adagrad", param, grad, (("accumulator", accumulator, True),))
+    a, f32 = prepare_update("adagrad", param, grad, (("accumulator", accumulator, True),))
     if f32:
         _adagrad[float](a[0], a[1], a[2], lr, epsilon)
     else:
@@ -314,7 +284,7 @@ def nadam(param, grad, m, v, lr, beta1, beta2, epsilon, c_m, c_g, v_scale):
         param, grad: as in `sgd`. m, v: buffers. lr, beta1, beta2, epsilon: floats.
         c_m, c_g, v_scale: the momentum-schedule and bias-correction factors.
     """
-    a, f32 = _prepare("nadam", param, grad, (("m", m, True), ("v", v, True)))
+    a, f32 = prepare_update("nadam", param, grad, (("m", m, True), ("v", v, True)))
     if f32:
         _nadam[float](a[0], a[1], a[2], a[3], lr, beta1, beta2, epsilon, c_m, c_g, v_scale)
     else:

@@ -81,5 +81,4 @@ class LayerContainer:
 
 
 def _unique(params: Any) -> list[Parameter]:
-    seen: set[int] = set()
-    return [p for p in params if not (id(p) in seen or seen.add(id(p)))]
+    return list(dict.fromkeys(params))  # Parameters hash by identity

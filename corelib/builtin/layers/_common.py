@@ -1,6 +1,6 @@
 """Pieces shared by the built-in layers (private to `corelib.builtin.layers`): the
-input-rank check, and the output activation, bias and weight options of the layers
-with a kernel (Dense, Conv1D, Conv2D)."""
+input-rank check, the identity's backprop, and the output activation, bias and
+weight options of the layers with a kernel (Dense, Conv1D, Conv2D, Conv2DTranspose)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ def check_rank(layer: Layer, input_shape: Any, rank: int, layout: str, *, at_lea
     return input_shape
 
 
+def identity_backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+    """The backprop of a layer that returns its input unchanged (Dropout at inference)."""
+    return dy if need_input_grad else None
+
+
 def output_activation(identifier: Any) -> tuple[Activation, Activation | None]:
     """The activation a layer applies to its output, and the one its forward calls.
 
@@ -57,6 +62,14 @@ def set_kernel_options(layer: Layer, activation: Any, use_bias: Any, **weight_op
     set_weight_options(layer, **weight_options)
     layer.kernel = None
     layer.bias = None
+
+
+def add_kernel_weights(layer: Layer, kernel_shape: tuple, units: int) -> None:
+    """In `build`: the `kernel` of `kernel_shape` and, with `use_bias`, the (units,) `bias`,
+    from the options `set_kernel_options` set."""
+    layer.kernel = layer.add_weight("kernel", kernel_shape, layer.kernel_initializer, layer.kernel_regularizer)
+    if layer.use_bias:
+        layer.bias = layer.add_weight("bias", (units,), layer.bias_initializer, layer.bias_regularizer)
 
 
 def kernel_options_config(layer: Layer) -> dict:

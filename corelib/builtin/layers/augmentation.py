@@ -1,5 +1,7 @@
-"""Random image augmentation layers (Keras 3's): active while training, the
-identity at inference (RandomCrop resizes there instead, as Keras documents).
+"""Random image augmentation layers (Keras 3's RandomFlip, RandomCrop and
+RandomContrast, and the base of all the Random* image layers): active while
+training, the identity at inference (RandomCrop resizes there instead, as Keras
+documents). The affine ones are in `affine_augmentation`.
 
 Each layer draws from `corelib.config.rng()`, or from a generator of its own
 when given a `seed` (its state goes into checkpoints, as a seeded Dropout's).
@@ -10,27 +12,22 @@ through the sampling of `_sampling.AffineSampler`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from corelib import config
 from corelib.builtin.layers import _sampling as smp
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import check_rank
+from corelib.builtin.layers._common import check_rank, identity_backprop
+from corelib.builtin.layers._seeded import SeededGenerator
 from corelib.builtin.layers.preprocessing import float_input, number
 from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Shape
 from corelib.validation import positive_int
 
-__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast"]
+__all__ = ["RandomFlip", "RandomCrop", "RandomContrast"]
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-
-
-def _identity(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-    return dy if need_input_grad else None
 
 
 def _pair(factor: Any, arg: str, where: str, low: float, high: float) -> tuple[float, float]:
@@ -45,7 +42,7 @@ def _pair(factor: Any, arg: str, where: str, low: float, high: float) -> tuple[f
     return float(values[0]), float(values[1])
 
 
-def _bounds(factor: Any, arg: str, where: str) -> tuple[float, float]:
+def bounds(factor: Any, arg: str, where: str) -> tuple[float, float]:
     """Keras's range forms: a float f is [-|f|, |f|], a pair (a, b) is [min, max]; entries in [-1, 1]."""
     a, b = _pair(factor, arg, where, -1.0, 1.0)
     if not isinstance(factor, (list, tuple)):
@@ -53,14 +50,15 @@ def _bounds(factor: Any, arg: str, where: str) -> tuple[float, float]:
     return min(a, b), max(a, b)
 
 
-def _choice(value: Any, allowed: tuple, arg: str, where: str) -> str:
+def choice(value: Any, allowed: tuple, arg: str, where: str) -> str:
+    """`value` if it is one of `allowed`; ConfigError naming them otherwise."""
     if value not in allowed:
         raise ConfigError(f"{where}: {arg} must be one of {', '.join(repr(a) for a in allowed)}. "
                           f"Received: {arg}={value!r}")
     return value
 
 
-class _ImageAugmentation(Layer):
+class ImageAugmentation(SeededGenerator, Layer):
     """What the random image layers share: the seed and its generator, the data
     format, the rank-4 input, and the identity at inference."""
 
@@ -69,7 +67,6 @@ class _ImageAugmentation(Layer):
         self._where = f"{type(self).__name__} '{self.name}'"
         self.seed = None if seed is None else positive_int(seed, "seed", self._where, allow_zero=True)
         self.data_format = sp.data_format(data_format, self._where)
-        self._rng: np.random.Generator | None = None
 
     @property
     def channels_first(self) -> bool:
@@ -82,25 +79,10 @@ class _ImageAugmentation(Layer):
         layout = "(batch, channels, rows, cols)" if self.channels_first else "(batch, rows, cols, channels)"
         return check_rank(self, input_shape, 4, layout)
 
-    def get_rng_state(self) -> dict | None:
-        return None if self._rng is None else self._rng.bit_generator.state
-
-    def set_rng_state(self, state: dict) -> None:
-        if self._rng is None:  # made on first use: not yet in a fresh model
-            self._rng = np.random.Generator(type(config.rng().bit_generator)())
-        self._rng.bit_generator.state = state
-
-    def generator(self) -> np.random.Generator:
-        if self.seed is None:
-            return config.rng()
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
-
     def forward(self, x: np.ndarray, training: bool = False):
         x = float_input(self, x)
         if not training:
-            return x, _identity
+            return x, identity_backprop
         return self.augment(x)
 
     def augment(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -111,7 +93,7 @@ class _ImageAugmentation(Layer):
         return {**super().get_config(), "seed": self.seed, "data_format": self.data_format}
 
 
-class RandomFlip(_ImageAugmentation):
+class RandomFlip(ImageAugmentation):
     """Flips each image left-right and/or top-bottom with probability 1/2 while training.
 
     As Keras 3, one draw per image decides: with "horizontal_and_vertical" an
@@ -135,7 +117,7 @@ class RandomFlip(_ImageAugmentation):
     def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None,
                  data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(seed, data_format, **kwargs)
-        self.mode = _choice(mode, _FLIP_MODES, "mode", self._where)
+        self.mode = choice(mode, _FLIP_MODES, "mode", self._where)
 
     def augment(self, x: np.ndarray):
         flips = self.generator().uniform(size=x.shape[0]) <= 0.5
@@ -155,167 +137,7 @@ class RandomFlip(_ImageAugmentation):
     def get_config(self) -> dict:
         return {**super().get_config(), "mode": self.mode}
 
-
-class _AffineAugmentation(_ImageAugmentation):
-    """A random affine map per image, sampled with `fill_mode` and `interpolation`."""
-
-    def __init__(self, fill_mode: str, interpolation: str, seed: int | None, fill_value: float,
-                 data_format: str | None, **kwargs: Any) -> None:
-        super().__init__(seed, data_format, **kwargs)
-        self.fill_mode = _choice(fill_mode, smp.FILL_MODES, "fill_mode", self._where)
-        self.interpolation = _choice(interpolation, smp.INTERPOLATIONS, "interpolation", self._where)
-        self.fill_value = number(fill_value, "fill_value", self._where)
-
-    def transforms(self, n: int, height: int, width: int) -> np.ndarray:
-        """(n, 6) maps from output to input pixel positions (see `AffineSampler`)."""
-        raise NotImplementedError
-
-    def augment(self, x: np.ndarray):
-        first = self.channels_first
-        rows, cols = self.spatial_axes()
-        height, width = x.shape[rows], x.shape[cols]
-        sampler = smp.AffineSampler(self.transforms(x.shape[0], height, width), height, width,
-                                    self.interpolation, self.fill_mode)
-        y = smp.from_channels_last(sampler.sample(smp.channels_last(x, first), self.fill_value), first)
-
-        def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-            if not need_input_grad:
-                return None
-            return smp.from_channels_last(sampler.sample_backward(smp.channels_last(dy, first)), first)
-
-        return y, backprop
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-                "fill_value": self.fill_value}
-
-
-class RandomRotation(_AffineAugmentation):
-    """Rotates each image about its centre by a random angle while training.
-
-    Args:
-        factor: a fraction of a full turn (2 pi): a float f draws angles in
-            [-f, f] turns, a pair (a, b) in [a, b]; positive is counter-clockwise.
-            Entries in [-1, 1].
-        fill_mode: how positions outside the image are read: "reflect"
-            (default, d c b a | a b c d | d c b a), "wrap" (a b c d | a b c d),
-            "constant" (fill_value) or "nearest" (a a | a b c d | d d).
-        interpolation: "bilinear" (default) or "nearest".
-        seed: an int gives this layer its own generator; None draws from
-            `corelib.config.rng()`.
-        fill_value: the value read outside the image with fill_mode="constant".
-        data_format: "channels_last" (default) or "channels_first".
-        **kwargs: name, input_shape, dtype, trainable (see `Layer`).
-
-    Input shape:
-        (batch, rows, cols, channels), or (batch, channels, rows, cols).
-
-    Output shape:
-        Same as the input.
-    """
-
-    def __init__(self, factor: Any, fill_mode: str = "reflect", interpolation: str = "bilinear",
-                 seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.factor = _bounds(factor, "factor", self._where)
-
-    def transforms(self, n: int, height: int, width: int) -> np.ndarray:
-        lower, upper = self.factor
-        angle = self.generator().uniform(lower * 2 * math.pi, upper * 2 * math.pi, size=n)
-        cos, sin = np.cos(angle), np.sin(angle)
-        # about the centre ((width - 1) / 2, (height - 1) / 2), which maps to itself
-        x_offset = ((width - 1) - (cos * (width - 1) - sin * (height - 1))) / 2
-        y_offset = ((height - 1) - (sin * (width - 1) + cos * (height - 1))) / 2
-        return np.stack([cos, -sin, x_offset, sin, cos, y_offset], axis=1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "factor": list(self.factor)}
-
-
-class RandomZoom(_AffineAugmentation):
-    """Zooms each image in or out about its centre by a random amount while training.
-
-    Args:
-        height_factor: a fraction: a float f zooms the height by a random
-            amount in [-f, f], a pair (a, b) in [a, b]; positive zooms out
-            (the image shrinks), negative zooms in. Entries in [-1, 1].
-        width_factor: the same for the width; None (default) zooms the width as
-            the height, keeping the aspect ratio.
-        fill_mode, interpolation, seed, fill_value, data_format: as in `RandomRotation`.
-        **kwargs: name, input_shape, dtype, trainable (see `Layer`).
-
-    Input shape:
-        (batch, rows, cols, channels), or (batch, channels, rows, cols).
-
-    Output shape:
-        Same as the input.
-    """
-
-    def __init__(self, height_factor: Any, width_factor: Any = None, fill_mode: str = "reflect",
-                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, **kwargs: Any) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = _bounds(height_factor, "height_factor", self._where)
-        self._width = None if width_factor is None else _bounds(width_factor, "width_factor", self._where)
-
-    def transforms(self, n: int, height: int, width: int) -> np.ndarray:
-        rng = self.generator()
-        zoom_h = rng.uniform(1 + self._height[0], 1 + self._height[1], size=n)
-        zoom_w = zoom_h if self._width is None else rng.uniform(1 + self._width[0], 1 + self._width[1], size=n)
-        zeros = np.zeros(n)
-        return np.stack([zoom_w, zeros, (width - 1) / 2 * (1 - zoom_w),
-                         zeros, zoom_h, (height - 1) / 2 * (1 - zoom_h)], axis=1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "height_factor": _as_config(self.height_factor),
-                "width_factor": _as_config(self.width_factor)}
-
-
-class RandomTranslation(_AffineAugmentation):
-    """Shifts each image by a random fraction of its size while training.
-
-    Args:
-        height_factor: a fraction of the height: a float f shifts by a random
-            amount in [-f, f], a pair (a, b) in [a, b]; positive shifts down.
-            Entries in [-1, 1].
-        width_factor: the same for the width; positive shifts right.
-        fill_mode, interpolation, seed, fill_value, data_format: as in `RandomRotation`.
-        **kwargs: name, input_shape, dtype, trainable (see `Layer`).
-
-    Input shape:
-        (batch, rows, cols, channels), or (batch, channels, rows, cols).
-
-    Output shape:
-        Same as the input.
-    """
-
-    def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
-                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
-                 data_format: str | None = None, **kwargs: Any) -> None:
-        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = _bounds(height_factor, "height_factor", self._where)
-        self._width = _bounds(width_factor, "width_factor", self._where)
-
-    def transforms(self, n: int, height: int, width: int) -> np.ndarray:
-        rng = self.generator()
-        shift_h = rng.uniform(*self._height, size=n) * height
-        shift_w = rng.uniform(*self._width, size=n) * width
-        ones, zeros = np.ones(n), np.zeros(n)
-        return np.stack([ones, zeros, -shift_w, zeros, ones, -shift_h], axis=1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "height_factor": _as_config(self.height_factor),
-                "width_factor": _as_config(self.width_factor)}
-
-
-def _as_config(factor: Any) -> Any:
-    return list(factor) if isinstance(factor, tuple) else factor
-
-
-class RandomCrop(_ImageAugmentation):
+class RandomCrop(ImageAugmentation):
     """Crops a random `height` x `width` window while training (one place for the whole batch).
 
     At inference, and while training on images smaller than the window, it
@@ -324,9 +146,7 @@ class RandomCrop(_ImageAugmentation):
 
     Args:
         height, width: the output size.
-        seed: an int gives this layer its own generator; None draws from
-            `corelib.config.rng()`.
-        data_format: "channels_last" (default) or "channels_first".
+        seed, data_format: as in `RandomFlip`.
         **kwargs: name, input_shape, dtype, trainable (see `Layer`).
 
     Input shape:
@@ -385,7 +205,7 @@ class RandomCrop(_ImageAugmentation):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
-class RandomContrast(_ImageAugmentation):
+class RandomContrast(ImageAugmentation):
     """Scales each image's deviation from its per-channel mean by a random factor while training.
 
     Each pixel x of a channel becomes ``(x - mean) * factor + mean`` (mean over
@@ -397,9 +217,7 @@ class RandomContrast(_ImageAugmentation):
             (lower, upper) draws it in [1 - lower, 1 + upper]. Entries in [0, 1].
         value_range: (low, high), the range the output is clipped to; (0, 255)
             by default.
-        seed: an int gives this layer its own generator; None draws from
-            `corelib.config.rng()`.
-        data_format: "channels_last" (default) or "channels_first".
+        seed, data_format: as in `RandomFlip`.
         **kwargs: name, input_shape, dtype, trainable (see `Layer`).
 
     Input shape:

@@ -10,6 +10,7 @@ from corelib.builtin.layers import _spatial as sp
 from corelib.builtin.layers._common import (
     activate,
     activation_grad,
+    add_kernel_weights,
     check_rank,
     kernel_options_config,
     set_kernel_options,
@@ -81,20 +82,39 @@ class _Conv(Layer):
             return tuple(shape[2:]), shape[1]
         return tuple(shape[1:-1]), shape[-1]
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def _kernel_shape(self, channels: int) -> tuple:
+        return (*self.kernel_size, channels // self.groups, self.filters)
+
+    def _kernel_channels(self) -> int:
+        """The input channels the built kernel takes."""
+        return self.kernel.value.shape[-2] * self.groups
+
+    def _checked_input(self, input_shape: Shape) -> tuple[tuple, tuple]:
+        """The input shape, checked (rank, known channels that fit the kernel and
+        the groups), and its spatial dims."""
         shape = check_rank(self, input_shape, self.rank + 2, self._layout())
         spatial, channels = self._split(shape)
         where = f"{type(self).__name__} '{self.name}'"
         if channels is None:
             raise ShapeError(f"{where} expects an input whose channel axis is known, received shape {shape}")
         if self.kernel is not None:
-            expected = self.kernel.value.shape[-2] * self.groups
+            expected = self._kernel_channels()
             if channels != expected:
                 raise ShapeError(f"{where} expects an input with {expected} channels, received shape {shape}")
         if channels % self.groups:
             raise ShapeError(
                 f"{where} has groups={self.groups}, which must divide the input channels; received shape {shape}"
             )
+        return shape, spatial
+
+    def _output_shape(self, batch: int | None, spatial: list) -> Shape:
+        if self.data_format == "channels_first":
+            return (batch, self.filters, *spatial)
+        return (batch, *spatial, self.filters)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        shape, spatial = self._checked_input(input_shape)
+        where = f"{type(self).__name__} '{self.name}'"
         out = []
         for length, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate):
             n = sp.output_length(length, k, self.padding, s, d)
@@ -105,16 +125,11 @@ class _Conv(Layer):
                     f"received shape {shape}"
                 )
             out.append(n)
-        if self.data_format == "channels_first":
-            return (shape[0], self.filters, *out)
-        return (shape[0], *out, self.filters)
+        return self._output_shape(shape[0], out)
 
     def build(self, input_shape: Shape) -> None:
         _, channels = self._split(tuple(input_shape))
-        shape = (*self.kernel_size, int(channels) // self.groups, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+        add_kernel_weights(self, self._kernel_shape(int(channels)), self.filters)
 
     # -- computing -------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import activate, activation_grad, check_rank, kernel_options_config
+from corelib.builtin.layers._common import activate, activation_grad, kernel_options_config
 from corelib.builtin.layers.conv import _Conv
 from corelib.errors import ConfigError, ShapeError
 from corelib.kernels import conv as _k
@@ -140,29 +140,20 @@ class Conv2DTranspose(_Conv):
         return [(n, k, self.padding, s, d, p)
                 for n, k, s, d, p in zip(spatial, self.kernel_size, self.strides, self.dilation_rate, pads)]
 
+    def _kernel_shape(self, channels: int) -> tuple:
+        return (*self.kernel_size, self.filters, channels)
+
+    def _kernel_channels(self) -> int:
+        return self.kernel.value.shape[-1]
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = check_rank(self, input_shape, 4, self._layout())
-        spatial, channels = self._split(shape)
-        where = f"Conv2DTranspose '{self.name}'"
-        if channels is None:
-            raise ShapeError(f"{where} expects an input whose channel axis is known, received shape {shape}")
-        if self.kernel is not None and channels != self.kernel.value.shape[-1]:
-            raise ShapeError(f"{where} expects an input with {self.kernel.value.shape[-1]} channels, "
-                             f"received shape {shape}")
+        shape, spatial = self._checked_input(input_shape)
         out = [output_length(*axis) for axis in self._axes(spatial)]
         if any(n is not None and n <= 0 for n in out):
-            raise ShapeError(f"{where} with kernel_size {self.kernel_size}, padding '{self.padding}' and "
-                             f"output_padding {self.output_padding} gives an empty output for input shape {shape}")
-        if self.data_format == "channels_first":
-            return (shape[0], self.filters, *out)
-        return (shape[0], *out, self.filters)
-
-    def build(self, input_shape: Shape) -> None:
-        _, channels = self._split(tuple(input_shape))
-        shape = (*self.kernel_size, self.filters, int(channels))
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            raise ShapeError(f"Conv2DTranspose '{self.name}' with kernel_size {self.kernel_size}, padding "
+                             f"'{self.padding}' and output_padding {self.output_padding} gives an empty output "
+                             f"for input shape {shape}")
+        return self._output_shape(shape[0], out)
 
     def forward(self, x: np.ndarray, training: bool = False):
         kernel, bias, act, fmt = self.kernel, self.bias, self._act, self.data_format

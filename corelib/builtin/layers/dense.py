@@ -11,6 +11,7 @@ from corelib.errors import ShapeError
 from corelib.builtin.layers._common import (
     activate,
     activation_grad,
+    add_kernel_weights,
     check_rank,
     kernel_options_config,
     set_kernel_options,
@@ -80,10 +81,7 @@ class Dense(Layer):
         return input_shape[:-1] + (self.units,)
 
     def build(self, input_shape: Shape) -> None:
-        in_dim = int(input_shape[-1])
-        self.kernel = self.add_weight("kernel", (in_dim, self.units), self.kernel_initializer, self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+        add_kernel_weights(self, (int(input_shape[-1]), self.units), self.units)
 
     def forward(self, x: np.ndarray, training: bool = False):
         kernel, bias, act = self.kernel, self.bias, self._act

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from corelib import config
+from corelib.builtin.layers._common import identity_backprop
+from corelib.builtin.layers._seeded import SeededGenerator
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.layers.base import Layer
@@ -15,7 +16,7 @@ from corelib.validation import fraction
 __all__ = ["Dropout"]
 
 
-class Dropout(Layer):
+class Dropout(SeededGenerator, Layer):
     """Sets each input entry to 0 with probability `rate` while training, scaling
     the kept ones by 1 / (1 - rate) so the expected sum is unchanged (inverted
     dropout). At inference it is the identity.
@@ -42,7 +43,6 @@ class Dropout(Layer):
         self.rate = fraction(rate, "rate", f"Dropout '{self.name}'")
         self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
         self.seed = None if seed is None else int(seed)
-        self._rng: np.random.Generator | None = None
         self._ws = Workspaces()
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -58,26 +58,9 @@ class Dropout(Layer):
                 )
         return input_shape
 
-    def get_rng_state(self) -> dict | None:
-        if self._rng is None:
-            return None
-        return self._rng.bit_generator.state
-
-    def set_rng_state(self, state: dict) -> None:
-        if self._rng is None:  # made on first use: not yet in a fresh model
-            self._rng = np.random.Generator(type(config.rng().bit_generator)())
-        self._rng.bit_generator.state = state
-
-    def _generator(self) -> np.random.Generator:
-        if self.seed is None:
-            return config.rng()
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        return self._rng
-
     def forward(self, x: np.ndarray, training: bool = False):
         if not training or self.rate == 0.0:
-            return x, _identity
+            return x, identity_backprop
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(self.dtype)
         shape = x.shape
         mask_shape = shape if self.noise_shape is None else tuple(
@@ -86,7 +69,7 @@ class Dropout(Layer):
         slot = self._ws.acquire()
         mask = self.buffer(("mask", slot), mask_shape, dtype)
         keep = self.buffer(("keep", slot), mask_shape, np.bool_)
-        self._generator().random(out=mask, dtype=dtype)
+        self.generator().random(out=mask, dtype=dtype)
         np.greater_equal(mask, self.rate, out=keep)
         np.multiply(keep, 1.0 / (1.0 - self.rate), out=mask)  # the kept entries' scale, 0 elsewhere
         y = np.multiply(x, mask, out=self.buffer(("y", slot), shape, dtype))
@@ -103,7 +86,3 @@ class Dropout(Layer):
         cfg = {**super().get_config(), "rate": self.rate, "seed": self.seed}
         cfg["noise_shape"] = None if self.noise_shape is None else list(self.noise_shape)
         return cfg
-
-
-def _identity(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-    return dy if need_input_grad else None

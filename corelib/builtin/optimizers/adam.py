@@ -8,14 +8,13 @@ from typing import Any
 import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.builtin.optimizers._adam_base import AdamBase
 from corelib.kernels import optim as _k
-from corelib.optimizers import Optimizer
-from corelib.validation import fraction, positive_number
 
 __all__ = ["Adam", "AdamW"]
 
 
-class Adam(Optimizer):
+class Adam(AdamBase):
     """Adam: m, v moving averages of g and g**2; p -= lr_t * m / (sqrt(v) + epsilon),
     lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t).
 
@@ -39,11 +38,7 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        cls = type(self).__name__
-        self.beta_1 = fraction(beta_1, "beta_1", cls)
-        self.beta_2 = fraction(beta_2, "beta_2", cls)
-        self.epsilon = positive_number(epsilon, "epsilon", cls, allow_zero=True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:
@@ -63,13 +58,7 @@ class Adam(Optimizer):
         _k.adam(value, grad, slots[0], slots[1], slots[2] if self.amsgrad else None, *scalars)
 
     def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "amsgrad": self.amsgrad,
-        }
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):

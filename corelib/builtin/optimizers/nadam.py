@@ -6,16 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from corelib.builtin.optimizers._adam_base import AdamBase
 from corelib.kernels import optim as _k
-from corelib.optimizers import Optimizer
-from corelib.validation import fraction, positive_number
 
 __all__ = ["Nadam"]
 
 _MOMENTUM_DECAY = 0.96  # Keras's (and Dozat's) momentum schedule base
 
 
-class Nadam(Optimizer):
+class Nadam(AdamBase):
     """Adam with Nesterov momentum and Dozat's momentum schedule
     u_t = beta_1 * (1 - 0.5 * 0.96**t).
 
@@ -37,10 +36,7 @@ class Nadam(Optimizer):
         epsilon: float = 1e-7,
         **kwargs: Any,
     ) -> None:
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = fraction(beta_1, "beta_1", "Nadam")
-        self.beta_2 = fraction(beta_2, "beta_2", "Nadam")
-        self.epsilon = positive_number(epsilon, "epsilon", "Nadam", allow_zero=True)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.u_product = 1.0  # product of u_1 .. u_t over the steps taken
 
     def slot_specs(self) -> tuple[tuple[str, float], ...]:
@@ -64,6 +60,3 @@ class Nadam(Optimizer):
 
     def set_extra_state(self, state: dict[str, np.ndarray]) -> None:
         self.u_product = float(state["u_product"])
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
