@@ -173,23 +173,28 @@ class _LossMetric(MeanMetricWrapper):
         return {"name": self.name}
 
 
-_ACCURACY_BY_LOSS = {
-    "BinaryCrossentropy": "BinaryAccuracy",
-    "CategoricalCrossentropy": "CategoricalAccuracy",
-    "SparseCategoricalCrossentropy": "SparseCategoricalAccuracy",
-}
+class CompileAccuracy(MeanMetricWrapper):
+    """What compile's ``"accuracy"`` (or ``"acc"``) means, as in Keras 3: binary accuracy when
+    y_pred's last axis is 1, sparse categorical when the targets are integer labels (y_true of
+    lower rank, or a last axis of 1 against several classes), else categorical. The shapes are
+    read at each batch (Keras reads them once, from the first); the classes that do the
+    counting are the registered ones."""
 
+    def __init__(self, name: str | None = "accuracy", dtype: Any = None) -> None:
+        super().__init__(name=name or "accuracy", dtype=dtype)
+        self._kinds: dict[str, Any] = {}
 
-def _accuracy_for(identifier: str, loss: Any) -> "Metric":
-    """Keras's resolution of "accuracy": from the loss when known, else from the data's shapes."""
-    if loss is not None:
-        from corelib import losses
-
-        loss_obj = losses.get(loss) if isinstance(loss, (str, dict)) else loss
-        for cls in type(loss_obj).__mro__:
-            if cls.__name__ in _ACCURACY_BY_LOSS and cls.__module__.startswith("corelib."):
-                return _view.lookup(KIND, _ACCURACY_BY_LOSS[cls.__name__])(name=identifier)
-    return _view.lookup(KIND, "Accuracy")(name=identifier)
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
+            kind = "BinaryAccuracy"
+        elif y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
+            kind = "SparseCategoricalAccuracy"
+        else:
+            kind = "CategoricalAccuracy"
+        metric = self._kinds.get(kind)
+        if metric is None:
+            metric = self._kinds[kind] = _view.lookup(KIND, kind)()
+        return metric.values(y_true, y_pred)
 
 
 def get(identifier: Any, loss: Any = None) -> Metric | None:
@@ -197,12 +202,12 @@ def get(identifier: Any, loss: Any = None) -> Metric | None:
 
     Args:
         identifier: "accuracy"/"acc" resolve to binary, categorical or sparse
-            categorical accuracy from `loss` (or, without one, from the shapes
-            of the first batch), as Keras does. Other strings name a registered
+            categorical accuracy from the shapes of the targets and predictions,
+            as Keras 3 does (`CompileAccuracy`). Other strings name a registered
             metric (the string becomes the metric's name, so "mae" logs as
             "mae") or a registered loss. A plain function ``fn(y_true, y_pred)``
             returning per-sample values is averaged.
-        loss: the model's loss (name or instance), used for "accuracy".
+        loss: the model's loss (accepted for compatibility; Keras 3 does not use it).
     """
     if identifier is None:
         return None
@@ -210,7 +215,7 @@ def get(identifier: Any, loss: Any = None) -> Metric | None:
         return identifier
     if isinstance(identifier, str):
         if identifier in ("accuracy", "acc"):
-            return _accuracy_for(identifier, loss)
+            return CompileAccuracy(name=identifier)
         try:
             obj = _view.lookup(KIND, identifier)
         except UnknownComponentError as metric_error:
@@ -225,7 +230,7 @@ def get(identifier: Any, loss: Any = None) -> Metric | None:
     if callable(identifier) and not isinstance(identifier, (type, dict)):
         return MeanMetricWrapper(identifier)
     if isinstance(identifier, dict) and identifier.get("class_name") in ("accuracy", "acc"):
-        return _accuracy_for(str((identifier.get("config") or {}).get("name", "accuracy")), loss)
+        return CompileAccuracy(name=str((identifier.get("config") or {}).get("name", "accuracy")))
     return _view.resolve(KIND, identifier, Metric, "metric")
 
 
@@ -257,8 +262,13 @@ def _values(class_name: str, y_true: Any, y_pred: Any, **config: Any) -> np.ndar
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
-    """How often (y_pred > threshold) equals the 0/1 target, averaged over the last axis, per sample."""
-    return _values("BinaryAccuracy", y_true, y_pred, threshold=threshold)
+    """1.0 where (y_pred > threshold) equals the 0/1 target, else 0.0, for every entry (Keras 3
+    returns one value per entry here, not per sample)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    dtype = y_pred.dtype if y_pred.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    if y_true.shape != y_pred.shape:
+        y_true = y_true.reshape(y_pred.shape)
+    return ((y_pred > threshold) == (y_true > 0.5)).astype(dtype)
 
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:

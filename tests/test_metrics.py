@@ -66,12 +66,30 @@ def test_state_accumulates_over_batches_and_resets():
     assert acc.result() == 0.0
 
 
-def test_accuracy_resolves_from_the_loss():
-    assert isinstance(metrics.get("accuracy", loss="binary_crossentropy"), metrics.BinaryAccuracy)
-    assert isinstance(metrics.get("accuracy", loss="categorical_crossentropy"), metrics.CategoricalAccuracy)
-    sparse = metrics.get("acc", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
-    assert isinstance(sparse, metrics.SparseCategoricalAccuracy) and sparse.name == "acc"
-    assert metrics.get("accuracy", loss="mse").name == "accuracy"
+def test_accuracy_string_resolves_from_the_shapes_as_keras_3():
+    """Keras 3 picks the kind of "accuracy" from the shapes, not from the loss."""
+    acc = metrics.get("accuracy", loss="binary_crossentropy")
+    assert isinstance(acc, metrics.CompileAccuracy) and acc.name == "accuracy"
+    assert metrics.get("acc", loss=losses.SparseCategoricalCrossentropy(from_logits=True)).name == "acc"
+    multi_hot = np.array([[1, 0, 1], [0, 1, 0]], dtype=float)
+    probs = np.array([[0.9, 0.2, 0.1], [0.6, 0.7, 0.1]])
+    acc.update_state(multi_hot, probs)  # categorical: argmax 0 is a 1 in row 0, argmax 1 in row 1
+    assert acc.result() == pytest.approx(1.0)
+    binary = metrics.get("accuracy")
+    binary.update_state(np.array([[1.0], [0.0]]), np.array([[0.8], [0.7]]))
+    assert binary.result() == pytest.approx(0.5)
+    sparse = metrics.get("accuracy")
+    sparse.update_state(np.array([2, 0]), np.array([[0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
+    assert sparse.result() == pytest.approx(1.0)
+
+
+def test_accuracy_class_counts_exact_matches_as_keras():
+    acc = metrics.Accuracy()
+    acc.update_state([[1], [2], [3], [4]], [[0], [2], [3], [4]])
+    assert acc.result() == pytest.approx(0.75)  # Keras's documented example
+    acc.reset_state()
+    acc.update_state([[1], [2], [3], [4]], [[0], [2], [3], [4]], sample_weight=[1, 1, 0, 0])
+    assert acc.result() == pytest.approx(0.5)
 
 
 def test_accuracy_without_a_loss_decides_from_shapes():

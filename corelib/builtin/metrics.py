@@ -110,12 +110,9 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
 
 class Accuracy(MeanMetricWrapper):
-    """Accuracy of the kind the data asks for, decided per batch as Keras decides "accuracy".
-
-    A last axis of 1 in y_pred means binary accuracy; integer labels (y_true of
-    lower rank, or a last axis of 1 against several classes) mean sparse
-    categorical accuracy; otherwise categorical accuracy. `corelib.metrics.get`
-    picks the kind from the loss instead when it knows the loss.
+    """How often predictions equal the targets exactly, as Keras's ``Accuracy`` class
+    (compile's ``"accuracy"`` string is `corelib.metrics.CompileAccuracy` instead, which picks
+    binary, categorical or sparse accuracy from the shapes).
 
     Args:
         name: key in logs ("accuracy").
@@ -123,11 +120,9 @@ class Accuracy(MeanMetricWrapper):
     """
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
-            return _binary(_same_shape(self, y_true, y_pred), y_pred, 0.5)
-        if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
-            return SparseCategoricalAccuracy.values(self, y_true, y_pred)
-        return CategoricalAccuracy.values(self, y_true, y_pred)
+        y_true = _same_shape(self, y_true, y_pred)
+        equal = (y_true == y_pred).astype(y_pred.dtype if y_pred.dtype.kind == "f" else np.float64)
+        return equal.reshape(equal.shape[0], -1).mean(axis=1) if equal.ndim > 1 else equal
 
 
 def _in_top_k(y_pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -7,6 +7,8 @@ dtype and a known sample count.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Iterator
 
 import numpy as np
@@ -159,13 +161,13 @@ def split_validation(arrays: list[np.ndarray | None], fraction: float) -> tuple[
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"validation_split must be in [0, 1). Received: validation_split={fraction}")
     n = arrays[0].shape[0]
-    n_val = int(n * fraction)
+    cut = int(math.floor(n * (1.0 - fraction))) if fraction > 0 else n  # Keras 3's split point
+    n_val = n - cut
     if fraction > 0 and (n_val == 0 or n_val == n):
         raise DataError(
             f"validation_split={fraction} leaves no samples for "
             f"{'validation' if n_val == 0 else 'training'} (x has {n} samples)"
         )
-    cut = n - n_val
     train = [None if a is None else a[:cut] for a in arrays]
     val = [None if a is None else a[cut:] for a in arrays]
     return train, val
