@@ -1,16 +1,18 @@
-"""Helpers Keras users expect: `to_categorical`, `normalize`, `pad_sequences` and `set_random_seed`."""
+"""Helpers Keras users expect: `to_categorical`, `normalize`, `pad_sequences`, `set_random_seed`, `clear_session`."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
 
 from corelib import config
 from corelib.errors import ConfigError, DataError, short_repr
+from corelib.layers.base import reset_name_counters
 from corelib.validation import positive_int
 
-__all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed"]
+__all__ = ["to_categorical", "normalize", "pad_sequences", "set_random_seed", "clear_session"]
 
 
 def to_categorical(y: Any, num_classes: int | None = None, dtype: Any = "float32") -> np.ndarray:
@@ -144,6 +146,19 @@ def set_random_seed(seed: int) -> None:
         seed: a non-negative int.
     """
     config.set_seed(seed)
+
+
+def clear_session(free_memory: bool = True) -> None:
+    """Start automatic layer names afresh ("dense", "dense_1", ...), as `keras.utils.clear_session`.
+
+    dl's only global model-building state is the count behind automatic names.
+
+    Args:
+        free_memory: also run Python's garbage collector.
+    """
+    reset_name_counters()
+    if free_memory:
+        gc.collect()
 
 
 def plot_model(model: Any, to_file: str = "model.png", show_shapes: bool = True, show_layer_names: bool = True,
