@@ -115,6 +115,18 @@ def test_reduce_lr_on_plateau_cuts_the_rate_after_patience(blobs):
     assert model.optimizer.current_learning_rate() == pytest.approx(0.015)
 
 
+def test_the_epoch_line_shows_what_other_callbacks_logged(blobs, capsys):
+    """The progress display runs after the user's callbacks, as in Keras: the learning rate that
+    ReduceLROnPlateau logs at the end of an epoch is on that epoch's line and in the History."""
+    x, y = blobs
+    model = make_model()
+    history = model.fit(x, y, epochs=2, validation_split=0.2, verbose=2,
+                        callbacks=[callbacks.ReduceLROnPlateau(monitor="val_loss", patience=5)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 2 and all("learning_rate: " in line for line in lines), lines
+    assert history.history["learning_rate"] == pytest.approx([0.05, 0.05])
+
+
 def test_csv_logger_writes_one_row_per_epoch(tmp_path, blobs):
     x, y = blobs
     path = tmp_path / "log.csv"

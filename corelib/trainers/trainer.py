@@ -369,8 +369,8 @@ class Trainer(StepMixin, InferenceMixin):
         if add_history:
             self.history = History()
             items = items + [self.history]
-        if verbose:
-            items = [ProgbarLogger(verbose)] + items
+        if verbose:  # last, as in Keras: its epoch line shows what other callbacks logged (learning_rate)
+            items = items + [ProgbarLogger(verbose)]
         cbs = CallbackList(items)
         cbs.set_model(self)
         return cbs
