@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from corelib.errors import ConfigError
+from corelib.errors import ConfigError, DLError, PluginError, UnknownComponentError, one_line
 from corelib.registry import view as _view
 
 __all__ = ["Strategy", "DefaultStrategy", "get", "get_strategy", "set_strategy", "is_chief", "collective"]
@@ -43,6 +43,9 @@ ENV_STRATEGY = "DL_STRATEGY"
 KIND = "strategies"
 # Only to warn when a launcher started several copies of a program and no plugin claims it.
 _LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+# What to install for the strategies of dl's own plugins, for the message when one is missing or cannot start.
+_MPI = ("dl-mpi", "pip install 'dl-mpi[mpich]' (or dl-mpi with your system's MPI library)")
+_INSTALL_HINTS = {"mpi": _MPI, "MPIStrategy": _MPI}
 
 
 class Strategy:
@@ -133,6 +136,9 @@ def get(identifier: Any) -> Strategy:
 
     Raises:
         UnknownComponentError: no plugin registered that name (e.g. dl-mpi is not installed).
+        PluginError: the strategy cannot start because a library it needs is
+            missing (mpi4py, or the MPI library itself); the message says what
+            to install.
     """
     if isinstance(identifier, Strategy):
         return identifier
@@ -140,11 +146,30 @@ def get(identifier: Any) -> Strategy:
         return _DEFAULT
     if not isinstance(identifier, str):
         raise ConfigError(f"A strategy must be a name or a Strategy instance. Received: {identifier!r}")
-    return _instantiate(_view.lookup(KIND, identifier), identifier)
+    try:
+        obj = _view.lookup(KIND, identifier)
+    except UnknownComponentError as exc:
+        if identifier not in _INSTALL_HINTS:
+            raise
+        plugin, command = _INSTALL_HINTS[identifier]
+        raise UnknownComponentError(f"{one_line(exc)} It comes with the plugin {plugin}: {command}") from None
+    return _instantiate(obj, identifier)
 
 
 def _instantiate(obj: Any, name: str) -> Strategy:
-    strategy = obj() if isinstance(obj, type) else obj
+    try:
+        strategy = obj() if isinstance(obj, type) else obj
+    except DLError:
+        raise
+    except (ImportError, OSError, RuntimeError) as exc:  # what a missing library (mpi4py, libmpi) raises
+        if name in _INSTALL_HINTS:
+            hint = f"install what it needs: {_INSTALL_HINTS[name][1]}"
+        elif isinstance(exc, ImportError) and exc.name:
+            hint = f"install what it needs: pip install {exc.name.partition('.')[0]}"
+        else:
+            hint = f"install what its plugin {_view.entry(KIND, name).plugin!r} needs"
+        raise PluginError(f"The strategy {name!r} cannot start ({type(exc).__name__}: {one_line(exc)}); "
+                          f"{hint}") from None
     if not isinstance(strategy, Strategy):
         raise ConfigError(f"The strategy registered as {name!r} is not a corelib.distribute.Strategy: {strategy!r}")
     return strategy
@@ -184,7 +209,10 @@ def is_chief() -> bool:
 def _automatic(environ: Mapping[str, str]) -> Strategy:
     named = environ.get(ENV_STRATEGY, "").strip()
     if named:
-        return get(named)
+        try:
+            return get(named)
+        except DLError as exc:
+            raise type(exc)(f"{ENV_STRATEGY}={named}: {one_line(exc)}") from None
     for entry in _view.entries(KIND):
         detect = getattr(entry.obj, "detect", None)
         try:

@@ -8,6 +8,8 @@ Messages say what is wrong, where, what was expected and what was received.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 __all__ = [
     "DLError",
     "ShapeError",
@@ -67,6 +69,58 @@ def one_line(message: object) -> str:
 
 
 def short_repr(value: object, limit: int = 60) -> str:
-    """`repr(value)` cut to `limit` characters, for an error message that shows a received value."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    """`repr(value)` cut to `limit` characters, for an error message that shows a received value.
+
+    Lists, tuples, dicts and sets are rendered piece by piece and the rendering
+    stops once `limit` characters are out, so the work is bounded by `limit`,
+    not by the value: a billion-element structure built from shared parts (a
+    YAML alias bomb), a self-referencing list or a 10**5000 int cost no more
+    than a short list. Up to the cut, the text is `repr(value)`'s.
+    """
+    text = ""
+    for piece in _pieces(value, set(), limit):
+        text += piece
+        if len(text) > limit:
+            return text[:limit - 3] + "..."
+    return text
+
+
+_MAX_DEPTH = 100  # containers nested deeper show as "...": rendering never nears the recursion limit
+_MAX_LEAF = 1000  # characters of a leaf's own repr kept before cutting (a huge string, a custom repr)
+
+
+def _pieces(value: object, active: set[int], limit: int) -> Iterator[str]:
+    """repr(value) in pieces, lazily: a container yields its opening bracket before its items."""
+    kind = type(value)
+    if kind in (list, tuple, dict, set, frozenset) and len(active) >= min(limit, _MAX_DEPTH):
+        yield "..."
+        return
+    if kind in (list, tuple, dict, set, frozenset):
+        if id(value) in active:  # a container inside itself, as repr shows it
+            yield "[...]" if kind is list else "{...}"
+            return
+        if kind in (set, frozenset) and not value:
+            yield f"{kind.__name__}()"
+            return
+        opening, closing = {list: "[]", tuple: "()", dict: "{}", set: "{}", frozenset: "{}"}[kind]
+        yield (f"{kind.__name__}(" if kind is frozenset else "") + opening
+        active.add(id(value))
+        for i, item in enumerate(value.items() if kind is dict else value):
+            if i:
+                yield ", "
+            if kind is dict:
+                yield from _pieces(item[0], active, limit)
+                yield ": "
+                item = item[1]
+            yield from _pieces(item, active, limit)
+        active.discard(id(value))
+        yield ("," if kind is tuple and len(value) == 1 else "") + closing + (")" if kind is frozenset else "")
+        return
+    if kind is int and value.bit_length() > 3000:  # beyond ~900 digits; repr raises past 4300
+        yield f"<an int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        return
+    try:
+        text = repr(value[:_MAX_LEAF + 1] if kind is str else value)
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not hide the error being reported
+        text = f"<{kind.__name__} object (repr failed: {type(exc).__name__})>"
+    yield text if len(text) <= _MAX_LEAF else text[:_MAX_LEAF] + "..."

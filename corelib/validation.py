@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.errors import ConfigError
+from corelib.errors import ConfigError, short_repr
 
-__all__ = ["positive_int", "positive_number", "fraction"]
+__all__ = ["positive_int", "positive_number", "fraction", "shape"]
 
 
 def positive_int(value: Any, arg: str, owner: str | None = None, *, allow_zero: bool = False) -> int:
@@ -82,10 +82,29 @@ def fraction(value: Any, arg: str, owner: str | None = None, *, include_one: boo
     return number
 
 
+def shape(value: Any, arg: str, owner: str | None = None, *, allow_none: bool = True) -> tuple:
+    """`value` (a list or tuple) as a tuple of ints above 0, or None where `allow_none` lets a size be
+    left to the input (a noise_shape).
+
+    Args:
+        value: what the caller received.
+        arg: the argument's name.
+        owner: whose argument it is, the message's prefix; None for none.
+        allow_none: accept None entries ("must be a list of positive ints or None").
+    """
+    expected = "a list of positive ints" + (" or None" if allow_none else "")
+    if not isinstance(value, (list, tuple)):
+        raise _refuse(owner, arg, expected, value)
+    for d in value:
+        if not (d is None and allow_none) and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1):
+            raise _refuse(owner, arg, expected, value)
+    return tuple(None if d is None else int(d) for d in value)
+
+
 def _sign(allow_zero: bool) -> str:
     return "non-negative" if allow_zero else "positive"
 
 
 def _refuse(owner: str | None, arg: str, expected: str, value: Any) -> ConfigError:
     where = f"{owner}: " if owner else ""
-    return ConfigError(f"{where}{arg} must be {expected}. Received: {arg}={value!r}")
+    return ConfigError(f"{where}{arg} must be {expected}. Received: {arg}={short_repr(value)}")

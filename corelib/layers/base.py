@@ -1,4 +1,4 @@
-"""The Layer base class and Parameter, the unit of trainable state.
+"""The Layer base class (Parameter, the unit of trainable state, is in `parameter`).
 
 A layer knows its configuration, creates its weights once it has seen its
 input shape, and computes forward and backward:
@@ -16,41 +16,22 @@ the batch axis first and given as ``None``: ``(None, 784)``.
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from corelib import config
-from corelib.errors import ConfigError, ShapeError
-from corelib import initializers
-from corelib.layers.symbolic import call_symbolic, is_symbolic
+from corelib.errors import ConfigError, ShapeError, short_repr
+from corelib.layers.parameter import Parameter, checked_weight_arrays, new_parameter, shapes_only, weight_budget
+from corelib.layers.symbolic import call_symbolic, check_name, is_symbolic
 from corelib.registry.entries import snake_case
 
-__all__ = ["Layer", "Parameter", "Shape", "snake_case", "reset_name_counters", "weight_budget"]
+__all__ = ["Layer", "Parameter", "Shape", "snake_case", "reset_name_counters", "weight_budget", "shapes_only"]
 
 Shape = tuple  # a full shape, batch axis first as None: (None, 28, 28, 1)
 Backprop = Callable[[np.ndarray], np.ndarray]
 
 _NAME_COUNTS: dict[str, int] = defaultdict(int)
-
-
-_BUDGET: list[int] = []
-
-
-@contextmanager
-def weight_budget(nbytes: int) -> Iterator[None]:
-    """Refuse to create weights beyond `nbytes` in all while the block runs.
-
-    Loading a model file builds its layers inside a budget equal to the
-    weights the file actually holds, so a config that declares enormous
-    layers is refused before anything is allocated.
-    """
-    _BUDGET.append(int(nbytes))
-    try:
-        yield
-    finally:
-        _BUDGET.pop()
 
 
 def reset_name_counters() -> None:
@@ -62,48 +43,6 @@ def _unique_name(base: str) -> str:
     n = _NAME_COUNTS[base]
     _NAME_COUNTS[base] += 1
     return base if n == 0 else f"{base}_{n}"
-
-
-class Parameter:
-    """A weight tensor with its gradient.
-
-    Attributes:
-        value: the weights, an ndarray owned by the layer.
-        grad: same shape and dtype as `value`; backprop adds into it.
-        name: stable name within the layer ("kernel", "bias").
-        trainable: whether optimizers update it (moving statistics are not).
-        regularizer: an optional penalty object with ``__call__(value)`` and
-            ``gradient(value)``.
-    """
-
-    __slots__ = ("value", "grad", "name", "trainable", "regularizer", "layer")
-
-    def __init__(
-        self,
-        value: np.ndarray,
-        name: str,
-        trainable: bool = True,
-        regularizer: Any = None,
-        layer: "Layer | None" = None,
-    ) -> None:
-        self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value)
-        self.name = name
-        self.trainable = trainable
-        self.regularizer = regularizer
-        self.layer = layer
-
-    @property
-    def shape(self) -> tuple:
-        return self.value.shape
-
-    @property
-    def path(self) -> str:
-        """"dense_1/kernel": unique within a model."""
-        return f"{self.layer.name}/{self.name}" if self.layer is not None else self.name
-
-    def __repr__(self) -> str:
-        return f"<Parameter {self.path} shape={self.value.shape} dtype={self.value.dtype}>"
 
 
 class Layer:
@@ -135,11 +74,9 @@ class Layer:
         if unknown:
             raise ConfigError(
                 f"{cls} got unrecognized keyword arguments: {sorted(unknown)}. "
-                f"Received: {', '.join(f'{k}={v!r}' for k, v in unknown.items())}"
+                f"Received: {', '.join(f'{k}={short_repr(v)}' for k, v in unknown.items())}"
             )
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ConfigError(f"{cls}: name must be a non-empty string. Received: name={name!r}")
-        self.name = name or _unique_name(snake_case(cls))
+        self.name = _unique_name(snake_case(cls)) if name is None else name
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
@@ -152,12 +89,12 @@ class Layer:
             except (TypeError, ValueError, OverflowError):
                 raise ConfigError(
                     f"{cls} '{self.name}': input_shape must be a tuple of ints. "
-                    f"Received: input_shape={input_shape!r}"
+                    f"Received: input_shape={short_repr(input_shape)}"
                 ) from None
             if any(d is not None and d <= 0 for d in dims):
                 raise ConfigError(
                     f"{cls} '{self.name}': input_shape dimensions must be positive. "
-                    f"Received: input_shape={input_shape!r}"
+                    f"Received: input_shape={short_repr(input_shape)}"
                 )
             self.batch_input_shape = (batch_size,) + dims
         else:
@@ -174,6 +111,15 @@ class Layer:
         self._buffers: dict[tuple, np.ndarray] = {}
 
     # -- configuration ---------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """Unique within a model; it keys the layer's weights in files ("dense/kernel")."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = check_name(value, type(self).__name__)
 
     @property
     def dtype(self) -> str:
@@ -290,19 +236,7 @@ class Layer:
         trainable: bool = True,
     ) -> Parameter:
         """Create, initialize and track a Parameter of this layer."""
-        if _BUDGET:
-            nbytes = np.dtype(self.dtype).itemsize
-            for d in shape:
-                nbytes *= int(d)
-            if nbytes > _BUDGET[-1]:
-                raise ShapeError(
-                    f"{type(self).__name__} '{self.name}': weight '{name}' of shape {tuple(shape)} needs "
-                    f"{nbytes} bytes, more than the {_BUDGET[-1]} bytes allowed here"
-                )
-            _BUDGET[-1] -= nbytes
-        init = initializers.get(initializer)
-        value = np.asarray(init(tuple(shape), self.dtype), dtype=self.dtype)
-        param = Parameter(value, name, trainable=trainable, regularizer=regularizer, layer=self)
+        param = new_parameter(self, name, tuple(shape), initializer, regularizer, trainable)
         self._params.append(param)
         return param
 
@@ -328,21 +262,10 @@ class Layer:
         return [p.value.copy() for p in self._params]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Replace the weights; shapes must match `get_weights()`."""
-        weights = list(weights)
-        if len(weights) != len(self._params):
-            raise ShapeError(
-                f"{type(self).__name__} '{self.name}' has {len(self._params)} weights "
-                f"({', '.join(p.name for p in self._params) or 'none'}), received {len(weights)} arrays"
-            )
-        for p, w in zip(self._params, weights):
-            w = np.asarray(w)
-            if w.shape != p.value.shape:
-                raise ShapeError(
-                    f"{type(self).__name__} '{self.name}': weight '{p.name}' has shape "
-                    f"{p.value.shape}, received an array of shape {w.shape}"
-                )
-            p.value[...] = w
+        """Replace the weights, in `get_weights()` order; all or nothing (see `checked_weight_arrays`)."""
+        arrays = checked_weight_arrays(f"{type(self).__name__} '{self.name}'", self._params, weights)
+        for p, arr in zip(self._params, arrays):
+            p.value[...] = arr
 
     # -- computing -----------------------------------------------------------
 

@@ -10,15 +10,43 @@ and functional models run through the same plan.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING, Any, Sequence
 
-
-from corelib.errors import ShapeError
+from corelib.errors import ConfigError, ShapeError, short_repr
 
 if TYPE_CHECKING:  # the layer protocol imports this module to record calls
     from corelib.layers.base import Layer, Shape
 
-__all__ = ["SymbolicTensor", "Node", "call_symbolic", "is_symbolic"]
+__all__ = ["SymbolicTensor", "Node", "call_symbolic", "is_symbolic", "check_name", "MAX_NAME_LENGTH"]
+
+# A name keys its layer's weights in a model file ("dense/kernel", also an entry of the zip
+# archive) and its tensors ("dense:1", the second output): 255 characters, as a file name.
+MAX_NAME_LENGTH = 255
+_RESERVED_CHARACTERS = ("\\", ":")
+
+
+def check_name(name: Any, owner: str) -> str:
+    """`name` when a layer or model may carry it; else a ConfigError naming `owner`.
+
+    A name holds no "\\" or ":" (path and tensor separators), control characters or unpaired
+    surrogates, and is not empty. Keras refuses "/" altogether; dl lets a layer made of other
+    layers name them "<its name>/<part>", as their weights' paths read, so "/" may separate
+    parts, none of them empty, "." or "..". Every name accepted is one that a model file and
+    a weights file store and read back unchanged.
+    """
+    if not isinstance(name, str) or not name:
+        problem = "must be a non-empty string"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"must be at most {MAX_NAME_LENGTH} characters (it has {len(name)})"
+    elif any(part in ("", ".", "..") for part in name.split("/")):
+        problem = "cannot be '.' or '..', nor start or end with '/', nor have an empty, '.' or '..' part between '/'"
+    else:
+        bad = next((c for c in name if c in _RESERVED_CHARACTERS or unicodedata.category(c) in ("Cc", "Cs")), None)
+        if bad is None:
+            return name
+        problem = f"cannot contain {bad!r} (no '\\' or ':', no control characters)"
+    raise ConfigError(f"{owner}: name {problem}. Received: name={short_repr(name)}")
 
 
 class SymbolicTensor:

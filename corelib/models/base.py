@@ -8,7 +8,7 @@ import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
 from corelib.layers.base import Layer, Shape, _unique_name
-from corelib.layers.symbolic import is_symbolic
+from corelib.layers.symbolic import check_name, is_symbolic
 from corelib.models.container import LayerContainer
 from corelib.models.model_io import ModelIO
 from corelib.trainers.trainer import Trainer
@@ -34,7 +34,7 @@ class BaseModel(Trainer, ModelIO, LayerContainer, Layer):
     saved_class_name = "Model"
 
     def __init__(self, name: str | None = None, default_name: str = "model") -> None:
-        Trainer.__init__(self, name or _unique_name(default_name))
+        Trainer.__init__(self, _unique_name(default_name) if name is None else check_name(name, type(self).__name__))
         # The layer side; shapes and `built` come from the graph, so Layer.__init__ is not run.
         self._dtype = None
         self._trainable = True
@@ -116,5 +116,7 @@ class BaseModel(Trainer, ModelIO, LayerContainer, Layer):
         if is_symbolic(x):
             return Layer.__call__(self, x, training)
         xs = self._prepare_x(x)
+        if xs[0].shape[0] == 0:
+            return self._pack_outputs(self._empty_outputs(xs))
         ys, _ = self._forward(xs, bool(training))
         return self._pack_outputs([np.array(v) for v in ys])

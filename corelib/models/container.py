@@ -6,8 +6,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from corelib.errors import ConfigError, DataError, ShapeError
+from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Parameter
+from corelib.layers.parameter import checked_weight_arrays
 
 __all__ = ["LayerContainer"]
 
@@ -47,26 +48,8 @@ class LayerContainer:
         """Replace every weight, in `get_weights()` order; all or nothing: every array is
         checked (count, shape, a numeric dtype the weight can take, finite values) before
         any weight is written, so a bad array leaves the model as it was."""
-
-        weights = list(weights)
         params = self.weights
-        if len(weights) != len(params):
-            raise DataError(f"Model '{self.name}' has {len(params)} weight arrays, received {len(weights)}")
-        arrays = []
-        for i, (p, w) in enumerate(zip(params, weights)):
-            where = f"Model '{self.name}': set_weights array {i} (weight '{p.path}')"
-            try:
-                arr = np.asarray(w)
-            except (ValueError, TypeError) as exc:
-                raise DataError(f"{where} is not an array: {exc}") from None
-            if arr.shape != p.value.shape:
-                raise ShapeError(f"{where} must have shape {p.value.shape}, received an array of shape {arr.shape}")
-            if arr.dtype.kind not in "biuf" or not np.can_cast(arr.dtype, p.value.dtype, casting="same_kind"):
-                raise DataError(f"{where} must be numeric and convertible to {p.value.dtype}, "
-                                f"received dtype {arr.dtype}")
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                raise DataError(f"{where} contains NaN or infinite values")
-            arrays.append(arr)
+        arrays = checked_weight_arrays(f"Model '{self.name}'", params, weights)
         for p, arr in zip(params, arrays):
             p.value[...] = arr
 

@@ -82,10 +82,12 @@ class Model(BaseModel):
         outs, out_keys, out_single = _flatten(outputs, "outputs")
         self._plan = Plan(ins, outs)
         self._graph_layers = self._plan.layers()
-        names = [layer.name for layer in self._graph_layers]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise ConfigError(f"Model '{self.name}' has two different layers named '{duplicate}'; layer names must be unique")
+        seen: set[str] = set()
+        for layer in self._graph_layers:
+            if layer.name in seen:
+                raise ConfigError(f"Model '{self.name}' has two different layers named '{layer.name}'; "
+                                  "layer names must be unique")
+            seen.add(layer.name)
         owners: dict[str, Any] = {}
         for layer in self._graph_layers:
             for p in layer.weights:

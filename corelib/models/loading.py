@@ -19,11 +19,12 @@ from corelib.models.functional import Model
 from corelib.models.sequential import Sequential
 from corelib.saving.archive import model_entries, open_inner_npz, open_zip, physical_memory, read_config
 from corelib.saving.model_file import assign_weights, check_weight_headers
-from corelib.saving.safe_zip import npz_headers, read_npz
+from corelib.saving.safe_zip import npz_headers, read_npz, verify_entry
 
 __all__ = ["load_model", "model_from_config", "model_from_json"]
 
 _MAX_OPTIMIZER_FACTOR = 4  # optimizer state is at most a few slots per weight
+_MAX_STATE_BYTES = 64 * 2**20  # a checkpoint's train_state.json, as corelib.saving.checkpoints reads it
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
@@ -47,6 +48,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
             if infos["weights.npz"].file_size > declared + overhead:
                 raise ModelFileError(f"{path}: weights.npz declares {infos['weights.npz'].file_size} bytes, "
                                      f"more than its arrays need ({declared})")
+            verify_entry(zf, infos["weights.npz"], path)  # its CRC: the arrays are read through seeks
             with weight_budget(declared + 2**20):
                 model = _model_from_doc(doc, path, custom_objects)
             check_weight_headers(model, headers, path)
@@ -62,7 +64,25 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
                     model.optimizer.set_state(model.trainable_weights, state)
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ModelFileError(f"{path}: optimizer state does not fit the model: {one_line(exc)}") from None
+        _verify_rest(zf, infos, path, model)
     return model
+
+
+def _verify_rest(zf: Any, infos: dict, path: str, model: Any) -> None:
+    """Check the entries besides config.json and weights.npz, whether or not the load used them
+    (size, the CRC read end to end, optimizer arrays numeric with no pickles): a damaged file
+    is refused with `compile=False` too."""
+    limits = {"optimizer.npz": _MAX_OPTIMIZER_FACTOR * sum(p.value.nbytes for p in model.weights) + 2**20,
+              "train_state.json": _MAX_STATE_BYTES}
+    for name, limit in limits.items():
+        if name not in infos:
+            continue
+        if infos[name].file_size > limit:
+            raise ModelFileError(f"{path}: {name} holds {infos[name].file_size} bytes, more than it can ({limit})")
+        verify_entry(zf, infos[name], path)
+        if name == "optimizer.npz":
+            with open_inner_npz(zf, infos[name], path) as npz:
+                npz_headers(npz, path, name, limit)
 
 
 def model_from_config(config: Any, custom_objects: dict | None = None) -> Model:

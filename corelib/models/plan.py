@@ -5,6 +5,10 @@ compiles them into a `Plan`: a flat list of steps over numbered tensor slots
 that runs forward in order and backward in reverse, summing gradients where a
 tensor feeds several layers. Sequential and functional models run through the
 same plan.
+
+As Keras autocasts, a layer receives its floating-point inputs in its own
+dtype: a float32 layer after a float64 one gets float32 input, and the
+gradient it returns is cast back to float64 for the layer before.
 """
 
 from __future__ import annotations
@@ -33,6 +37,37 @@ def accepts_keyword(func: Any, name: str) -> bool:
 
 def _makes_mask(layer: Layer) -> bool:
     return callable(getattr(layer, "compute_mask", None))
+
+
+def _input_dtype(layer: Layer) -> str | None:
+    """The dtype a step casts the layer's float inputs to; None for a layer that takes them as
+    they come: one that reads integer ids, or a model (whose own plan casts for its layers)."""
+    is_model = hasattr(layer, "connections") and hasattr(layer, "layers")
+    if getattr(layer, "accepts_integer_input", False) or is_model:
+        return None
+    return layer.dtype
+
+
+def _cast_inputs(x: Any, dtype: str, multi: bool) -> tuple[Any, Any]:
+    """(x with its float arrays in `dtype`, what `_uncast` needs to give the gradients the
+    original dtypes back, or None when nothing was cast)."""
+    if not multi:
+        return (x.astype(dtype), x.dtype) if _other_float(x, dtype) else (x, None)
+    if not any(_other_float(v, dtype) for v in x):
+        return x, None
+    originals = [v.dtype if _other_float(v, dtype) else None for v in x]
+    return [v if o is None else v.astype(dtype) for v, o in zip(x, originals)], originals
+
+
+def _other_float(x: Any, dtype: str) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.dtype != dtype
+
+
+def _uncast(dx: Any, originals: Any, multi: bool) -> Any:
+    """The input gradients `dx` in the dtypes their inputs had before `_cast_inputs`."""
+    if not multi:
+        return dx if dx is None else dx.astype(originals, copy=False)
+    return [g if g is None or o is None else g.astype(o, copy=False) for g, o in zip(dx, originals)]
 
 
 class Plan:
@@ -73,6 +108,7 @@ class Plan:
         self.masking = any(_makes_mask(node.layer) for node in self.nodes)
         self.mask_rules = [(getattr(node.layer, "accepts_mask", False), _makes_mask(node.layer),
                             getattr(node.layer, "supports_masking", False)) for node in self.nodes]
+        self.input_dtypes = [_input_dtype(node.layer) for node in self.nodes]
 
     @staticmethod
     def _order(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> list[Node]:
@@ -129,18 +165,34 @@ class Plan:
             seen.setdefault(id(node.layer), node.layer)
         return list(seen.values())
 
+    def output_shapes(self, input_shapes: list[tuple]) -> list[tuple]:
+        """Each output's shape for inputs of `input_shapes` (batch axis first), from the layers'
+        `compute_output_shape` alone: nothing is computed. A dimension no layer can tell is None."""
+        shapes: dict[int, tuple] = {id(t): tuple(s) for t, s in zip(self.inputs, input_shapes)}
+        for node in self.nodes:
+            ins = [shapes[id(t)] for t in node.inputs]
+            out = node.layer.compute_output_shape(ins if node.multi_input else ins[0])
+            for t, shape in zip(node.outputs, out if node.multi_output else [out]):
+                shapes[id(t)] = tuple(shape)
+        return [shapes[id(t)] for t in self.outputs]
+
     def forward(self, xs: list[np.ndarray], training: bool):
         """Run every step; returns the outputs and their backprop closure."""
         vals: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
-        backprops = []
+        backprops: list = []
+        casts: list = [None] * len(self.steps)  # per step: the input dtypes before a cast, if one was made
         if self.masking:
-            backprops = self._forward_masked(vals, training)
+            backprops = self._forward_masked(vals, training, casts)
         else:
             modes = self._modes(training)
-            for (layer, ins, outs, multi_in, multi_out, _), mode in zip(self.steps, modes):
-                y, bp = layer.forward([vals[i] for i in ins] if multi_in else vals[ins[0]], mode)
+            for k, ((layer, ins, outs, multi_in, multi_out, _), mode, dtype) in enumerate(
+                    zip(self.steps, modes, self.input_dtypes)):
+                x = [vals[i] for i in ins] if multi_in else vals[ins[0]]
+                if dtype is not None:
+                    x, casts[k] = _cast_inputs(x, dtype, multi_in)
+                y, bp = layer.forward(x, mode)
                 if multi_out:
                     for s, v in zip(outs, y):
                         vals[s] = v
@@ -169,6 +221,8 @@ class Plan:
                     self._call_without_dx(k, backprops[k], dy)
                     continue
                 dx = backprops[k](dy)
+                if casts[k] is not None:
+                    dx = _uncast(dx, casts[k], multi_in)
                 for s, g in (zip(ins, dx) if multi_in else ((ins[0], dx),)):
                     if g is not None:
                         grads[s] = g if grads[s] is None else grads[s] + g
@@ -178,7 +232,7 @@ class Plan:
 
         return ys, backprop
 
-    def _forward_masked(self, vals: list, training: bool) -> list:
+    def _forward_masked(self, vals: list, training: bool, casts: list) -> list:
         """The forward pass when some layer makes a mask (Embedding(mask_zero=True)...).
 
         A layer with ``accepts_mask = True`` gets ``forward(x, training, mask=m)``;
@@ -187,9 +241,11 @@ class Plan:
         """
         masks: list[Any] = [None] * self.n_slots
         backprops = []
-        for (layer, ins, outs, multi_in, multi_out, _), (accepts, makes, passes), training in zip(
-                self.steps, self.mask_rules, self._modes(training)):
+        for k, ((layer, ins, outs, multi_in, multi_out, _), (accepts, makes, passes), training, dtype) in enumerate(
+                zip(self.steps, self.mask_rules, self._modes(training), self.input_dtypes)):
             x = [vals[i] for i in ins] if multi_in else vals[ins[0]]
+            if dtype is not None:
+                x, casts[k] = _cast_inputs(x, dtype, multi_in)
             m = [masks[i] for i in ins] if multi_in else masks[ins[0]]
             has_mask = any(v is not None for v in m) if multi_in else m is not None
             if accepts and has_mask:

@@ -18,7 +18,7 @@ import numpy as np
 
 from corelib.errors import ModelFileError
 
-__all__ = ["check_entries", "read_entry", "npz_headers", "read_npz"]
+__all__ = ["check_entries", "read_entry", "verify_entry", "npz_headers", "read_npz"]
 
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
@@ -57,6 +57,17 @@ def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int
     if len(data) > limit:
         raise ModelFileError(f"{path}: {info.filename} inflates past its declared size")
     return data
+
+
+def verify_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> None:
+    """Read the entry from start to end in chunks, so that zipfile checks its CRC (reading an
+    entry through seeks, as an inner .npz does, may skip that check)."""
+    try:
+        with zf.open(info) as fh:
+            while fh.read(2**20):
+                pass
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
 
 
 def _header(fh: IO[bytes]) -> tuple[tuple, np.dtype]:

@@ -23,10 +23,12 @@ A spec holds the model's layers and, optionally, how to train it:
 relative to the spec file. Nothing in a spec is ever evaluated as code:
 layer, loss and optimizer names are looked up in the registry.
 
-`fields` checks a spec's fields, `files` reads a user's .npz / .npy / .csv
-data, `data` turns a spec's data section into arrays, `graph` builds graph
-models from a spec, `compose` writes a spec from layer expressions
-(`dl compose`), and `model_spec` parses the file and builds its model.
+`reading` turns a spec file's text into plain data within limits (nesting,
+integer digits, YAML aliases), `fields` checks a spec's fields, `files`
+reads a user's .npz / .npy / .csv data, `data` turns a spec's data section
+into arrays, `graph` builds graph models from a spec, `compose` writes a spec
+from layer expressions (`dl compose`), and `model_spec` parses the file and
+builds its model.
 """
 
 from corelib.spec.data import TrainingData, load_training_data, prepare_arrays, prepare_targets

@@ -9,18 +9,23 @@ arguments: numbers, strings, True/False/None, and tuples or lists of those.
 It is parsed with Python's `ast` module and never evaluated: anything else
 (attribute access, other calls, operators, names, ``*args``) is refused.
 Every layer is built as it is added, so a layer that cannot take the shape
-before it is refused naming both layers and both shapes.
+before it is refused naming both layers and both shapes. It is built for its
+shapes and parameter counts only (no weights are allocated, see
+`corelib.layers.base.shapes_only`) unless ``allocate=True``, and its weights
+must fit in the machine's memory.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import json
 import os
 from typing import Any
 
 from corelib.errors import ConfigError, DLError, one_line
+from corelib.spec.fields import input_shape_keys
 
 __all__ = ["parse_layer", "parse_shape", "compose", "spec_text", "write_spec"]
 
@@ -130,7 +135,8 @@ def _named_arguments(cls: Any, name: str, args: list, kwargs: dict, shown: str) 
 
 
 def compose(expressions: list[str], input_shape: list[int | None] | None = None,
-            name: str | None = None) -> tuple[dict, Any]:
+            name: str | None = None, *, allocate: bool = False,
+            max_weight_bytes: int | None = None) -> tuple[dict, Any]:
     """Build a Sequential model from layer expressions and the spec document that describes it.
 
     Args:
@@ -138,6 +144,13 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
         input_shape: the shape of one sample; needed unless the first
             expression gives ``input_shape=...`` itself.
         name: the model's name.
+        allocate: False (the default) builds the layers for their shapes and
+            parameter counts only (`corelib.layers.base.shapes_only`): the
+            model's summary and plot are right and its weights take no memory,
+            but it cannot be trained. True allocates and initializes them.
+        max_weight_bytes: the most the weights may take in all (default: the
+            machine's memory), allocated or not: a spec past it could not be
+            trained here, so it is refused.
 
     Returns:
         ``(doc, model)``: the spec as a dict (``{"model": [{Layer: {args}}]}``,
@@ -147,11 +160,21 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
         ConfigError / UnknownComponentError / ShapeError: the message names the
             expression (its position and text) and, for shapes, both layers.
     """
-    from corelib.models import Sequential
-    from corelib.registry import get_registry
+    from corelib.layers.base import shapes_only, weight_budget
+    from corelib.saving.archive import physical_memory
 
     if not expressions:
         raise ConfigError(f"no layers given; write one expression per layer, {_EXAMPLE}")
+    limit = physical_memory() if max_weight_bytes is None else max_weight_bytes
+    what = "left of this machine's memory" if max_weight_bytes is None else "left of max_weight_bytes"
+    with weight_budget(limit, what), (contextlib.nullcontext() if allocate else shapes_only()):
+        return _compose(expressions, input_shape, name)
+
+
+def _compose(expressions: list[str], input_shape: list[int | None] | None, name: str | None) -> tuple[dict, Any]:
+    from corelib.models import Sequential
+    from corelib.registry import get_registry
+
     registry = get_registry()
     model = Sequential(name=name)
     layers_doc = []
@@ -164,7 +187,7 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
             raise type(exc)(f"{shown}: {one_line(exc)}") from None
         config = _named_arguments(cls, layer_name, args, kwargs, shown)
         if i == 0 and input_shape is not None:
-            if any(k in config for k in ("input_shape", "batch_input_shape", "input_dim")):
+            if any(k in config for k in input_shape_keys(layer_name)):
                 raise ConfigError(f"{shown} gives its own input shape and so does --input-shape; keep one")
             config["input_shape"] = list(input_shape)
         try:
@@ -173,7 +196,7 @@ def compose(expressions: list[str], input_shape: list[int | None] | None = None,
                 raise ConfigError("the first layer needs an input shape: pass --input-shape (e.g. 28,28,1) "
                                   "or input_shape=(...) in the first expression")
             model.add(layer)
-        except (DLError, TypeError) as exc:
+        except (DLError, TypeError, ValueError, OverflowError) as exc:  # a layer's own checks may miss a value
             raise (type(exc) if isinstance(exc, DLError) else ConfigError)(
                 f"{shown}: {one_line(exc)}") from None
         layers_doc.append({layer_name: config})

@@ -132,13 +132,30 @@ def layer_list(items: Any, field: str, source: str) -> list[dict]:
             continue
         if pending_shape is not None:
             cfg = layer["config"]
-            if not any(k in cfg for k in ("input_shape", "batch_input_shape", "input_dim")):
+            if not any(k in cfg for k in input_shape_keys(layer["class_name"])):
                 cfg["batch_input_shape"] = pending_shape
             pending_shape = None
         layers.append(layer)
     if not layers:
         raise fail(source, field, "a list with at least one layer besides InputLayer", items)
     return layers
+
+
+def input_shape_keys(class_name: str) -> tuple[str, ...]:
+    """The arguments that give a layer its input shape: ``input_shape``, ``batch_input_shape``, and
+    ``input_dim`` (Keras's shorthand for ``input_shape=(input_dim,)``) unless the layer takes an
+    ``input_dim`` of its own, as Embedding does (its vocabulary size)."""
+    import inspect
+
+    from corelib.errors import DLError
+    from corelib.registry import get_registry
+
+    try:
+        parameter = inspect.signature(get_registry().get("layers", class_name)).parameters.get("input_dim")
+    except (DLError, TypeError, ValueError):  # unknown here: building the layer names the problem
+        parameter = None
+    own = parameter is not None and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    return ("input_shape", "batch_input_shape") if own else ("input_shape", "batch_input_shape", "input_dim")
 
 
 def _input_layer_shape(config: dict, where: str, source: str) -> list:

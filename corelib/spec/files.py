@@ -10,7 +10,8 @@
 Every malformed file raises `DataError` with one line naming the file and
 what is wrong. Inputs come back as the default float dtype
 (`corelib.floatx()`); integer targets as int64, other targets as floats.
-Nothing is ever unpickled.
+Nothing is ever unpickled, and an array is read only after its header's
+declared size has been checked against the file and the machine's memory.
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ import numpy as np
 
 from corelib import config
 from corelib.errors import DataError, one_line
+from corelib.saving.archive import physical_memory
 
 __all__ = ["load", "load_inputs", "load_npz", "load_npy", "load_csv", "SUFFIXES"]
 
 SUFFIXES = (".npz", ".npy", ".csv")
 
 Arrays = Union[np.ndarray, dict]  # one array, or {input/output name: array}
+
+# A .csv is parsed as float64, which holds integers exactly up to 2**53: an integral target
+# column beyond that would become labels other than the ones written (or wrap past 2**63).
+_MAX_EXACT_INTEGER = 2**53
 
 
 def load(path: str | os.PathLike, target: str | None = None) -> tuple[Arrays, Arrays | None]:
@@ -112,17 +118,62 @@ def _numeric(path: Path, name: str, arr: np.ndarray) -> np.ndarray:
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         if bad:
             raise DataError(f"{path}: array {name!r} contains {bad} NaN or infinite value(s); clean the data first")
+        _fits_floatx(path, arr.reshape(len(arr), -1), lambda row, _: f"array {name!r}, sample {row}")
     return arr
+
+
+def _fits_floatx(path: Path, table: np.ndarray, where: Any) -> None:
+    """Refuse a value that would become infinite in the default float dtype (1e300 in float32);
+    `where(row, column)` names the first one."""
+    limit = np.finfo(config.floatx()).max
+    if table.dtype.kind != "f" or np.finfo(table.dtype).max <= limit:
+        return
+    over = np.abs(table) > limit
+    if over.any():
+        row, c = np.argwhere(over)[0]
+        raise DataError(f"{path}: {where(int(row), int(c))}: {table[row, c]:g} is beyond the range of "
+                        f"{config.floatx()} (at most {limit:g} in magnitude); scale the data")
 
 
 def _inputs(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=config.floatx())
 
 
-def _targets(arr: np.ndarray) -> np.ndarray:
+def _targets(path: Path, name: str, arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "biu":
+        top = np.iinfo(np.int64).max
+        if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.max() > top:
+            sample = int(np.argmax((arr > top).reshape(len(arr), -1).any(axis=1)))
+            raise DataError(f"{path}: array {name!r}, sample {sample}: {arr[sample].max()} is too large for an "
+                            f"integer target (at most 2**63 - 1 = {top})")
         return np.ascontiguousarray(arr, dtype=np.int64)
     return np.ascontiguousarray(arr, dtype=config.floatx())
+
+
+def _array_header(path: Path, name: str, fh: Any, available: int) -> int:
+    """The bytes the .npy header at `fh` declares, refused (one line naming the file and the
+    array) when the `available` bytes after it cannot hold them or the machine's memory cannot."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: array {name!r} has no readable .npy header ({one_line(exc)})") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: array {name!r} holds objects (pickled), which dl never loads; save numeric arrays")
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available -= fh.tell()
+    if declared > available:
+        raise DataError(f"{path}: array {name!r} declares shape {tuple(shape)} of {dtype} ({declared} bytes), but "
+                        f"the file holds only {max(available, 0)} bytes of data for it: it is truncated or corrupt")
+    if declared > physical_memory():
+        raise DataError(f"{path}: array {name!r} of shape {tuple(shape)} needs {declared} bytes, more than this "
+                        f"machine's memory ({physical_memory()} bytes)")
+    return declared
 
 
 def _same_length(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -167,7 +218,8 @@ def load_npz(path: str | os.PathLike, need_y: bool = True) -> tuple[Arrays, Arra
     _same_length(path, checked)
     x = {k: _inputs(v) for k, v in x.items()} if isinstance(x, dict) else _inputs(checked["x"])
     if y is not None:
-        y = {k: _targets(v) for k, v in y.items()} if isinstance(y, dict) else _targets(checked["y"])
+        y = ({k: _targets(path, f"y_{k}", v) for k, v in y.items()} if isinstance(y, dict)
+             else _targets(path, "y", checked["y"]))
     return x, y
 
 
@@ -178,13 +230,22 @@ def _pick(path: Path, npz: Any, found: list[str], prefix: str, what: str, requir
         if named:
             raise DataError(f"{path}: holds both {prefix!r} and {named[0]!r}; use {prefix!r} for a model with one "
                             f"{what}, or one {prefix}_<{what} name> array per {what}")
-        return npz[prefix]
+        return _read_member(path, npz, prefix)
     if named:
-        return {f[len(prefix) + 1:]: npz[f] for f in named}
+        return {f[len(prefix) + 1:]: _read_member(path, npz, f) for f in named}
     if not required:
         return None
     raise DataError(f"{path}: no array {prefix!r} in the file; it holds {found}. Expected arrays x and y "
                     "(or x_<input name> and y_<output name> for a model with several)")
+
+
+def _read_member(path: Path, npz: Any, key: str) -> np.ndarray:
+    """Array `key` of an open .npz, once its header's declared size fits the member and memory."""
+    member = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+    info = npz.zip.getinfo(member)
+    with npz.zip.open(info) as fh:
+        _array_header(path, key, fh, info.file_size)
+    return npz[key]
 
 
 def _labelled(arrays: Any, prefix: str) -> list[tuple[str, np.ndarray]]:
@@ -204,6 +265,8 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: is a .npz archive, not a .npy array; rename it to .npz")
     if magic != b"\x93NUMPY":
         raise DataError(f"{path}: not a .npy file (no NumPy signature); save it with np.save(path, x)")
+    with open(path, "rb") as fh:
+        _array_header(path, "x", fh, path.stat().st_size)
     try:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -262,7 +325,9 @@ def load_csv(path: str | os.PathLike, target: str | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"')
+            # comments=None: "#" starts no comment, as in pandas's read_csv, so no row is dropped unseen
+            table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"',
+                               comments=None)
     except ValueError:
         raise DataError(_diagnose_csv(path, header)) from None
     if table.shape[0] == 0:
@@ -276,12 +341,20 @@ def load_csv(path: str | os.PathLike, target: str | None = None,
             f"{path}: {int(bad.sum())} NaN or infinite value(s), the first in column {header[c]!r} "
             f"of data row {row + 1}; clean the data first"
         )
+    _fits_floatx(path, table, lambda row, c: f"column {header[c]!r} of data row {row + 1}")
     if col is None:
         return _inputs(table), None
     y = table[:, col]
     x = np.delete(table, col, axis=1)
-    integral = bool(np.all(y == np.round(y)))
-    return _inputs(x), (y.astype(np.int64) if integral else _targets(y))
+    if not np.all(y == np.round(y)):
+        return _inputs(x), np.ascontiguousarray(y, dtype=config.floatx())
+    big = np.abs(y) >= _MAX_EXACT_INTEGER
+    if big.any():
+        row = int(np.argmax(big))
+        raise DataError(f"{path}: column {header[col]!r}, data row {row + 1}: an integer target of about "
+                        f"{y[row]:.6g} is too large to read exactly (it must be below 2**53 = {_MAX_EXACT_INTEGER} "
+                        "in magnitude); class labels run from 0, and regression targets this large need scaling")
+    return _inputs(x), y.astype(np.int64)
 
 
 def _diagnose_csv(path: Path, header: list[str]) -> str:
@@ -293,6 +366,9 @@ def _diagnose_csv(path: Path, header: list[str]) -> str:
             line = reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue
+            if row[0].lstrip().startswith("#"):
+                return (f"{path}: line {line} starts with '#'; a .csv for dl has no comment lines "
+                        "(as pandas reads it by default): remove the line")
             if len(row) != len(header):
                 return f"{path}: line {line} has {len(row)} values but the header names {len(header)} columns"
             for name, cell in zip(header, row):

@@ -28,6 +28,8 @@ the registry; nothing is evaluated.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable
 
 import numpy as np
@@ -137,7 +139,7 @@ def build_graph(graph: dict, source: str, name: str | None) -> Any:
                 made[item["name"]] = layer
             x = [tensors[t] for t in item["inputs"]]
             tensors[item["name"]] = layer(x if len(x) > 1 else x[0])
-        except (DLError, TypeError) as exc:
+        except (DLError, TypeError, ValueError, OverflowError) as exc:  # a layer's own checks may miss a value
             raise SpecError(f"{source}: {where}: {one_line(exc)}") from exc
     inputs = {n: tensors[n] for n, _ in graph["inputs"]}
     outs = graph["outputs"]
@@ -157,8 +159,8 @@ def per_output(value: Any, field: str, source: str, check: Callable[[Any, str, s
 
 def loss_weights(value: Any, field: str, source: str) -> dict | list:
     def number(v: Any, where: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise F.fail(source, where, "a non-negative number", v)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise F.fail(source, where, "a finite, non-negative number", v)
         return float(v)
 
     if isinstance(value, dict):

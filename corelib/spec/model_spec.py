@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import corelib.spec.fields as F
 from corelib.spec.fields import SpecError
+from corelib.spec.reading import read_json, read_yaml
 from corelib.errors import DLError, one_line
 from corelib.spec.data import TrainingData, load_training_data, prepare_arrays, prepare_targets
 
@@ -97,26 +98,8 @@ def load_spec(path: str | os.PathLike) -> Spec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec ({type(exc).__name__}: {exc})") from None
-    if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    else:
-        raw = _load_yaml(text, source)
+    raw = read_json(text, source) if path.suffix.lower() == ".json" else read_yaml(text, source)
     return parse_spec(raw, source=source, base_dir=path.resolve().parent, path=path)
-
-
-def _load_yaml(text: str, source: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)  # safe_load: plain data only, never objects or code
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
 
 
 def parse_spec(raw: Any, source: str = "<spec>", base_dir: str | os.PathLike | None = None, path: Path | None = None) -> Spec:
@@ -250,13 +233,42 @@ def _with_learning_rate(optimizer: str | dict, learning_rate: Any, source: str) 
     return {**optimizer, "config": {**optimizer.get("config", {}), "learning_rate": float(learning_rate)}}
 
 
-def build_model(spec: Spec) -> Any:
-    """A `corelib.models.Sequential` with the spec's layers, looked up in the registry.
+def build_model(spec: Spec, *, allocate: bool = True, input_shape: Sequence[int | None] | None = None,
+                max_weight_bytes: int | None = None) -> Any:
+    """A `corelib.models.Sequential` with the spec's layers (a `Model` for a graph spec), looked up in the registry.
+
+    Args:
+        spec: the parsed spec.
+        allocate: False builds the layers for their shapes and parameter
+            counts only (`corelib.layers.base.shapes_only`): what `dl summary`
+            needs, at no memory cost; such a model cannot be trained.
+        input_shape: one sample's shape, to build a stack whose first layer
+            has none (ignored when it has one).
+        max_weight_bytes: the most the weights may take in all (default: the
+            machine's memory); a layer past it is refused before anything is
+            allocated.
 
     Raises:
-        SpecError: an unknown layer name, a bad argument or incompatible
-            shapes; the message names the file and the layer's position.
+        SpecError: an unknown layer name, a bad argument, incompatible
+            shapes or weights past the limit; the message names the file and
+            the layer's position.
     """
+    from corelib.layers.base import shapes_only, weight_budget
+    from corelib.saving.archive import physical_memory
+
+    limit = physical_memory() if max_weight_bytes is None else max_weight_bytes
+    what = "left of this machine's memory" if max_weight_bytes is None else "left of max_weight_bytes"
+    with weight_budget(limit, what), (contextlib.nullcontext() if allocate else shapes_only()):
+        model = _build(spec)
+        if input_shape is not None and not model.built and spec.graph is None:
+            try:
+                model.build([None, *input_shape])
+            except (DLError, TypeError, ValueError) as exc:
+                raise SpecError(f"{spec.source}: model: {one_line(exc)}") from exc
+    return model
+
+
+def _build(spec: Spec) -> Any:
     from corelib.models import Sequential
     from corelib.registry import get_registry
 
@@ -273,7 +285,7 @@ def build_model(spec: Spec) -> Any:
             factory = getattr(cls, "from_config", None)
             layer = factory(dict(item["config"])) if factory is not None else cls(**item["config"])
             model.add(layer)
-        except (DLError, TypeError) as exc:
+        except (DLError, TypeError, ValueError, OverflowError) as exc:  # a layer's own checks may miss a value
             raise SpecError(f"{spec.source}: {where}: {one_line(exc)}") from exc
     return model
 

@@ -60,6 +60,10 @@ def as_target_array(y: Any, dtype: str, sparse: bool, where: str = "y") -> np.nd
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
                 raise DataError(f"{where}: a sparse loss needs integer class labels; received non-integer values")
+            if arr.size and np.abs(arr).max() >= 2.0**63:
+                raise DataError(f"{where}: class label {np.abs(arr).max():g} is too large for an int64 label")
+        elif arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise DataError(f"{where}: class label {arr.max()} is too large for an int64 label (at most 2**63 - 1)")
         return np.ascontiguousarray(arr, dtype=np.int64)
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():

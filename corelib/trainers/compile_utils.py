@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from corelib.errors import ConfigError
+from corelib.errors import ConfigError, short_repr
 
 __all__ = ["CompiledLosses", "TrackedMetric"]
 
@@ -48,6 +48,20 @@ def _per_output(value: Any, names: list[str], what: str, default: Any = None) ->
     return [value] * n
 
 
+def _loss_weight(value: Any, output: str) -> float:
+    """One output's loss weight: a finite number >= 0 (None means 1), else a ConfigError naming the output."""
+    if value is None:
+        return 1.0
+    try:
+        weight = float(value) if not isinstance(value, (bool, str)) else None
+    except (TypeError, ValueError, OverflowError):
+        weight = None
+    if weight is None or not np.isfinite(weight) or weight < 0:
+        raise ConfigError(f"compile(): loss_weights['{output}'] must be a finite number >= 0. "
+                          f"Received: {short_repr(value)}")
+    return weight
+
+
 class CompiledLosses:
     """Per-output losses, their weights, metrics, and the running epoch logs."""
 
@@ -65,8 +79,8 @@ class CompiledLosses:
         if loss_weights is None:
             self.weights = [1.0 / n] * n
         else:
-            self.weights = [float(w if w is not None else 1.0)
-                            for w in _per_output(loss_weights, self.output_names, "loss_weights", 1.0)]
+            self.weights = [_loss_weight(w, name) for name, w in
+                            zip(self.output_names, _per_output(loss_weights, self.output_names, "loss_weights", 1.0))]
         self.sparse = [bool(getattr(l, "sparse_targets", False)) for l in self.losses]
         self.metric_specs: dict[str, list] = {}
         self.weighted_metric_specs: dict[str, list] = {}

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from corelib.errors import DLError
 from corelib.trainers.batching import batch_slices
 from corelib.callbacks.base import Callback
 from corelib.callbacks.progbar import format_logs
@@ -90,6 +91,8 @@ class InferenceMixin:
 
     def _predict_arrays(self, xs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
         n = xs[0].shape[0]
+        if n == 0:
+            return self._empty_outputs(xs)
         outs: list[np.ndarray] | None = None
         for idx in batch_slices(n, batch_size):
             ys = self.predict_step([a[idx] for a in xs])
@@ -110,8 +113,22 @@ class InferenceMixin:
         return self._result(compiled.logs(), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        ys = self.predict_step(self._prepare_x(x))
+        xs = self._prepare_x(x)
+        if xs[0].shape[0] == 0:
+            return self._pack_outputs(self._empty_outputs(xs))
+        ys = self.predict_step(xs)
         return self._pack_outputs([y.copy() for y in ys])
+
+    def _empty_outputs(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """What predict gives for inputs of no samples: one array per output with a batch axis of 0
+        and the output's shape, nothing computed (kernels need at least one sample)."""
+        outputs = self.outputs
+        try:
+            shapes = self.plan.output_shapes([(None,) + a.shape[1:] for a in xs])
+        except (DLError, ValueError, TypeError):  # a layer that cannot tell: the graph's own shapes
+            shapes = [t.shape for t in outputs]
+        return [np.empty((0,) + tuple(0 if d is None else d for d in shape[1:]), dtype=t.dtype)
+                for shape, t in zip(shapes, outputs)]
 
     def _result(self, logs: dict, return_dict: bool):
         if return_dict:

@@ -11,7 +11,7 @@ from corelib.builtin.layers._seeded import SeededGenerator
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ShapeError
 from corelib.layers.base import Layer
-from corelib.validation import fraction
+from corelib.validation import fraction, positive_int, shape
 
 __all__ = ["Dropout"]
 
@@ -26,7 +26,7 @@ class Dropout(SeededGenerator, Layer):
         noise_shape: shape of the keep/drop mask, broadcast against the input;
             None entries take the input's size: ``(None, 1, features)`` drops
             whole features for every time step.
-        seed: an int gives this layer its own generator; None draws from
+        seed: a non-negative int gives this layer its own generator; None draws from
             `corelib.config.rng()` (repeatable with `corelib.set_seed`).
         **kwargs: name, input_shape, dtype, trainable (see `Layer`).
 
@@ -40,9 +40,10 @@ class Dropout(SeededGenerator, Layer):
     def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.rate = fraction(rate, "rate", f"Dropout '{self.name}'")
-        self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
-        self.seed = None if seed is None else int(seed)
+        where = f"{type(self).__name__} '{self.name}'"
+        self.rate = fraction(rate, "rate", where)
+        self.noise_shape = None if noise_shape is None else shape(noise_shape, "noise_shape", where)
+        self.seed = None if seed is None else positive_int(seed, "seed", where, allow_zero=True)
         self._ws = Workspaces()
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
