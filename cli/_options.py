@@ -1,22 +1,22 @@
-"""Helpers shared by the `dl` commands: output-path checks, log formatting, sample counts."""
+"""Helpers shared by the `dl` commands: log formatting, sample counts, the file an error names.
+
+The checks of the paths a command reads and writes are in dl_cli._paths."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
+# The file system refused a write (or a read): the user's disk, permissions or path, not a bug.
+FILE_SYSTEM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                                errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR})
 
-def check_output_path(path: Path | None, flag: str) -> None:
-    """Refuse, before any work, an output path whose directory is missing or that is a directory."""
-    from corelib.errors import ConfigError
 
-    if path is None:
-        return
-    if path.is_dir():
-        raise ConfigError(f"{flag} {path} is a directory; give a file name")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} {path}: the directory {parent} does not exist")
+def written_file(exc: OSError, fallback: Path | str | None) -> str:
+    """The file an OSError was about: its own filename, else `fallback` (a write to an open
+    file, such as the CSV log, fails without one)."""
+    return str(exc.filename if exc.filename is not None else fallback)
 
 
 def format_logs(logs: dict) -> str:

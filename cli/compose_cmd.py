@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dl_cli._options import check_output_path
+from dl_cli._format import echo
+from dl_cli._paths import Output, check_paths, check_writable
 
 _PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".dot", ".gv")
 
@@ -51,18 +52,20 @@ def compose_command(layers: tuple[str, ...], input_shape: str | None, output: Pa
         if suffix in (".png", ".svg", ".pdf") and shutil.which("dot") is None:
             raise ConfigError(f"--plot {plot_path} needs Graphviz's `dot` program, which is not installed; "
                               "install graphviz, or ask for a .dot file")
-    check_output_path(output, "-o/--output")
-    check_output_path(plot_path, "--plot")
+    outputs = [Output("-o/--output", output) if output is not None else None,
+               Output("--plot", plot_path) if plot_path is not None else None]
+    check_paths([], outputs)
+    check_writable(outputs)
     doc, model = compose(list(layers), shape, name=name)
-    model.summary(print_fn=click.echo)
+    model.summary(print_fn=echo)
     if plot_path is not None:
         from corelib.utils import plot_model
 
         plot_model(model, str(plot_path))
-        click.echo(f"Drew the model to {plot_path}")
+        echo(f"Drew the model to {plot_path}")
     if output is not None:
         write_spec(doc, output)
-        click.echo(f"Wrote the spec to {output}")
+        echo(f"Wrote the spec to {output}")
     else:
         click.echo("")
         click.echo(spec_text(doc), nl=False)

@@ -7,7 +7,7 @@ import warnings
 
 import click
 
-from dl_cli._format import table
+from dl_cli._format import echo, table
 
 
 @click.command("list", short_help="List registered components and their plugins.")
@@ -82,19 +82,22 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     for p in infos:
-        click.echo(f"{p.name} {p.version}".rstrip() + f"  ({p.source})")
-        click.echo(f"  hooks:    {', '.join(p.hooks) or '(none)'}")
+        echo(f"{p.name} {p.version}".rstrip() + f"  ({p.source})")
+        echo(f"  hooks:    {', '.join(p.hooks) or '(none)'}")
         provided = [f"{kind}: {', '.join(names)}" for kind, names in p.provides.items()]
-        click.echo(f"  provides: {provided[0] if provided else '(nothing)'}")
+        echo(f"  provides: {provided[0] if provided else '(nothing)'}")
         for line in provided[1:]:
-            click.echo(f"            {line}")
+            echo(f"            {line}")
     if not infos:
-        click.echo("No plugins loaded.")
+        echo("No plugins loaded.")
     if failures:
-        click.echo("\nFailed to load:")
+        echo()
+        echo("Failed to load:")
         for f in failures:
-            click.echo(f"  {f.plugin} {f.version}".rstrip() + f"  ({f.where}): {f.reason}")
+            reason = " ".join(str(f.reason).split())  # a traceback's lines, folded onto the line
+            echo(f"  {f.plugin} {f.version}".rstrip() + f"  ({f.where}): {reason}")
     if conflicts:
-        click.echo("\nConflicts:")
+        echo()
+        echo("Conflicts:")
         for c in conflicts:
-            click.echo(f"  {c.message()}")
+            echo(f"  {c.message()}")

@@ -12,17 +12,25 @@ bad data, reported as one line ``Error: ...`` on stderr; 130 interrupted
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from typing import Any, Iterator
+import sys
 
-import click
+try:  # Ctrl-C while Python is still importing `dl`: one line and 130, as later on
+    import contextlib
+    import warnings
+    from typing import Any, Iterator
 
-from dl_cli.compose_cmd import compose_command
-from dl_cli.inspect_cmds import list_command, plugins_command
-from dl_cli.plugin_cmds import plugin_group
-from dl_cli.train import train_command
-from dl_cli.use_cmds import evaluate_command, predict_command, summary_command
+    import click
+
+    from dl_cli._format import printable
+    from dl_cli._options import FILE_SYSTEM_ERRORS
+    from dl_cli.compose_cmd import compose_command
+    from dl_cli.inspect_cmds import list_command, plugins_command
+    from dl_cli.plugin_cmds import plugin_group
+    from dl_cli.train import train_command
+    from dl_cli.use_cmds import evaluate_command, predict_command, summary_command
+except KeyboardInterrupt:
+    sys.stderr.write("Interrupted\n")
+    raise SystemExit(130) from None
 
 __all__ = ["cli", "main"]
 
@@ -45,7 +53,32 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {printable(message)}", err=True)
+
+
+
+def _file_system_error(exc: OSError) -> str:
+    """"out.dl: No space left on device": the file first, as dl's other errors name theirs."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def _interrupted() -> click.exceptions.Exit:
+    """Ctrl-C: one line, and exit code 130 (left to click, it would be "Aborted!" and 1)."""
+    click.echo("Interrupted", err=True)
+    return click.exceptions.Exit(130)
+
+
+def _error_line(exc: Exception) -> tuple[str, int]:
+    """The one line an error ends the command with, and the exit code: 2 for a dl error or
+    a file the file system refused, 1 for anything else (a bug)."""
+    from corelib.errors import DLError, one_line
+
+    if isinstance(exc, DLError):
+        return f"Error: {printable(one_line(exc))}", 2
+    if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:
+        return f"Error: {printable(one_line(_file_system_error(exc)))}", 2
+    return f"Error: {type(exc).__name__}: {printable(one_line(exc))} (run `dl --debug ...` for the traceback)", 1
 
 
 @contextlib.contextmanager
@@ -92,32 +125,30 @@ class DLGroup(click.Group):
             command = super().get_command(ctx, cmd_name)
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
-        from corelib.errors import DLError, one_line
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt:  # while parsing the command line, before any command runs
+            raise _interrupted() from None
 
+    def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
-        with _one_line_warnings(debug):
-            try:
+        try:
+            with _one_line_warnings(debug):
                 return super().invoke(ctx)
-            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug:
                 raise
-            except KeyboardInterrupt:
-                if debug:
-                    raise
-                click.echo("Interrupted", err=True)
-                ctx.exit(130)
-            except DLError as exc:
-                if debug:
-                    raise
-                click.echo(f"Error: {one_line(exc)}", err=True)
-                ctx.exit(2)
-            except Exception as exc:  # noqa: BLE001 - the last resort: one line, exit 1
-                if debug:
-                    raise
-                click.echo(
-                    f"Error: {type(exc).__name__}: {one_line(exc)} (run `dl --debug ...` for the traceback)", err=True
-                )
-                ctx.exit(1)
+            raise _interrupted() from None
+        except Exception as exc:  # noqa: BLE001 - every error ends as one line
+            if debug:
+                raise
+            line, code = _error_line(exc)
+            click.echo(line, err=True)
+            ctx.exit(code)
 
 
 @click.group(cls=DLGroup, context_settings={"help_option_names": ["-h", "--help"]})

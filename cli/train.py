@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from dl_cli._options import check_output_path, format_logs, sample_count
+from dl_cli._format import echo, progress_display
+from dl_cli._options import FILE_SYSTEM_ERRORS, format_logs, sample_count, written_file
+from dl_cli._paths import Output, check_paths, check_spec_path, check_writable
 
 
 class _Frequency(click.ParamType):
@@ -85,13 +88,12 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
            metrics: tuple[str, ...], validation_split: float | None, seed: int | None, output: Path | None,
            checkpoint_dir: Path | None, checkpoint_freq: str | int | None, resume: bool,
            log_path: Path | None, plot_path: Path | None, quiet: bool) -> int:
-    """The command's work; returns the exit code. Only the chief (rank 0 of a
-    distributed run; always, in one process) prints and writes files."""
+    """The command's work; returns the exit code. Only the chief (rank 0 of a distributed run;
+    always, in one process) prints and writes files."""
     import corelib
-    from corelib import callbacks as dl_callbacks
     from corelib import spec as specs
     from corelib.errors import ConfigError
-    from corelib.trainers.resumable import ResumableTraining, final_logs
+    from corelib.trainers.resumable import ResumableTraining
 
     metric_names = [m.strip() for item in metrics for m in item.split(",") if m.strip()] or None
     spec = specs.load_spec(spec_path)
@@ -101,25 +103,60 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
     t = spec.training
     destination = t.output if t.output is not None else Path.cwd() / f"{spec_path.stem}.dl"
     backup_dir = checkpoint_dir if checkpoint_dir is not None else destination.with_suffix(".checkpoint")
-    for flag, path in (("--output", destination), ("--log", log_path), ("--plot", plot_path)):
-        if chief:
-            check_output_path(path, flag)
-    if plot_path is not None and chief:
-        from corelib.plotting import check_matplotlib
+    if chief:  # the one process that writes checks where (a failure here stops every replica)
+        outputs = _check_train_paths(spec_path, t, destination, backup_dir, output=output, data=data,
+                                     checkpoint_dir=checkpoint_dir, log_path=log_path, plot_path=plot_path)
+        if plot_path is not None:
+            from corelib.plotting import check_matplotlib
 
-        if plot_path.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"--plot writes a .png, .svg or .pdf file. Received: {plot_path}")
-        check_matplotlib()
-    echo = (lambda text: None) if quiet or not chief else click.echo
-    run = ResumableTraining(backup_dir, save_freq=(checkpoint_freq or "epoch") if checkpoint_dir else False,
-                            resume=resume, say=echo, warn=lambda text: click.echo(text, err=True))
+            if plot_path.suffix.lower() not in (".png", ".svg", ".pdf"):
+                raise ConfigError(f"--plot writes a .png, .svg or .pdf file. Received: {plot_path}")
+            check_matplotlib()
+        check_writable(outputs)
+    say = (lambda text: None) if quiet or not chief else echo
+    with ResumableTraining(backup_dir, save_freq=(checkpoint_freq or "epoch") if checkpoint_dir else False,
+                           resume=resume, say=say, warn=lambda text: echo(text, err=True)) as run:
+        if t.seed is not None:
+            corelib.set_seed(t.seed)
+        return _run(chief, run, spec, spec_path, destination, log_path, plot_path, quiet)
 
-    if t.seed is not None:
-        corelib.set_seed(t.seed)
+
+def _check_train_paths(spec_path: Path, t, destination: Path, backup_dir: Path, output: Path | None,
+                       data: str | None, checkpoint_dir: Path | None, log_path: Path | None,
+                       plot_path: Path | None) -> list[Output | None]:
+    """The run's inputs and outputs checked together (see dl_cli._paths), each named by the flag
+    or spec field it came from; returns the outputs."""
+    from corelib.saving.checkpoints import CHECKPOINT_FILE
+    from corelib.trainers.resumable import LOCK_FILE
+
+    data_path = t.data.get("path") if t.data is not None else None
+    if t.output is not None and output is None:
+        check_spec_path(spec_path, "training.output", t.output, follow_links=True, flag="--output")
+    if data_path is not None and data is None:
+        check_spec_path(spec_path, "training.data", data_path, follow_links=False, flag="--data")
+    model_flag = "--output" if output is not None else "training.output" if t.output is not None else "the model"
+    outputs = [Output(model_flag, destination),
+               Output("--log", log_path, in_place=True) if log_path is not None else None,
+               Output("--plot", plot_path) if plot_path is not None else None]
+    data_input = ("--data", Path(data)) if data is not None and data_path is not None else ("training.data", data_path)
+    folder = ("--checkpoint-dir" if checkpoint_dir is not None else "the default, next to the model", backup_dir)
+    check_paths([("SPEC", spec_path), data_input], outputs, folder,
+                [backup_dir / CHECKPOINT_FILE, backup_dir / LOCK_FILE])
+    return outputs
+
+
+def _run(chief: bool, run, spec, spec_path: Path, destination: Path, log_path: Path | None,
+         plot_path: Path | None, quiet: bool) -> int:
+    """Load the data, build, train and save, with `run` holding the checkpoint folder."""
+    from corelib import callbacks as dl_callbacks
+    from corelib import spec as specs
+    from corelib.errors import ConfigError
+    from corelib.trainers.resumable import final_logs
+
+    t = spec.training
     dataset = specs.load_training_data(spec)
-    model = specs.build_model(spec)
-    if not model.built and spec.graph is None and not isinstance(dataset.x, dict):
-        model.build((None,) + tuple(dataset.x.shape[1:]))
+    sample_shape = None if spec.graph is not None or isinstance(dataset.x, dict) else tuple(dataset.x.shape[1:])
+    model = specs.build_model(spec, input_shape=sample_shape)  # built inside the machine's memory limit
     specs.compile_model(model, spec)
     x, y = specs.prepare_arrays(model, spec, dataset.x, dataset.y, source=dataset.source)
     x_test, y_test = (None, None) if dataset.x_test is None else \
@@ -127,19 +164,36 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
 
     callbacks = [dl_callbacks.CSVLogger(log_path)] if log_path is not None else []
     if not quiet and chief:
-        model.summary(print_fn=click.echo)
-        click.echo(f"Training on {dataset.source}: {sample_count(dataset.x)} samples, {t.epochs} epoch(s), "
-                   f"batch size {t.batch_size}")
+        model.summary(print_fn=echo)
+        echo(f"Training on {dataset.source}: {sample_count(dataset.x)} samples, {t.epochs} epoch(s), "
+             f"batch size {t.batch_size}")
     verbose = 0 if quiet or not chief else (1 if sys.stdout.isatty() else 2)
-    run.fit(model, x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
-            shuffle=t.shuffle, verbose=verbose, callbacks=callbacks)
+    if verbose:  # fit's own display, with names from the spec made printable
+        callbacks.append(progress_display(verbose))
+    try:
+        run.fit(model, x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
+                shuffle=t.shuffle, verbose=0, callbacks=callbacks)
+    except OSError as exc:  # the log could not be written (disk full...): say which file, and what is kept
+        if exc.errno not in FILE_SYSTEM_ERRORS:
+            raise
+        kept = run.checkpoint_path if os.path.exists(run.checkpoint_path) else None
+        raise ConfigError(f"{written_file(exc, log_path)}: {exc.strerror or exc}"
+                          + (f"; the last checkpoint is {kept}: run the same command with --resume to continue"
+                             if kept else "")) from None
     if run.interrupted:
         if chief:
-            click.echo(f"Saved a checkpoint to {run.checkpoint_path}; run the same command with --resume to continue",
-                       err=True)
+            echo(f"Saved a checkpoint to {run.checkpoint_path}; run the same command with --resume to continue",
+                 err=True)
         return run.exit_code
 
-    run.save(destination)
+    try:
+        run.save(destination)
+    except OSError as exc:  # the model could not be written: keep the trained model in the checkpoint folder
+        kept = run.keep()
+        where = (f"the trained model is kept in the checkpoint {kept}: run the same command with --resume to "
+                 "save it" if kept else "the trained model could not be kept in the checkpoint folder either")
+        raise ConfigError(f"{written_file(exc, destination)}: cannot save the model ({exc.strerror or exc}); "
+                          f"{where}") from None
     if plot_path is not None and chief:
         from corelib.plotting import plot_history
 
@@ -147,10 +201,10 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
     if x_test is not None:
         logs = model.evaluate(x_test, y_test, batch_size=t.batch_size, verbose=0, return_dict=True)
         if chief:
-            click.echo(f"test ({sample_count(dataset.x_test)} samples): {format_logs(logs)}")
+            echo(f"test ({sample_count(dataset.x_test)} samples): {format_logs(logs)}")
     elif chief:
         label, logs = final_logs(run.history)
-        click.echo(f"{label}: {format_logs(logs)}")
+        echo(f"{label}: {format_logs(logs)}")
     if chief:
-        click.echo(f"Saved model to {destination}")
+        echo(f"Saved model to {destination}")
     return 0

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from dl_cli._options import check_output_path, format_logs, sample_count
+from dl_cli._format import echo
+from dl_cli._options import format_logs, sample_count
+from dl_cli._paths import Output, check_paths, check_writable
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -26,8 +28,9 @@ def evaluate_command(model_path: Path, data: str, target: str | None, batch_size
     per input and output, named x_<input name> and y_<output name>.
     """
     from corelib.errors import ConfigError
-    from corelib.models import load_model
     from corelib.spec.data import data_argument, load_data, prepare_arrays
+
+    from corelib.models import load_model
 
     field = data_argument(data, target)
     model = load_model(str(model_path))
@@ -45,11 +48,11 @@ def evaluate_command(model_path: Path, data: str, target: str | None, batch_size
     if not is_chief():  # under mpiexec every rank evaluates its share; rank 0 reports
         return
     samples = sample_count(x)
-    if as_json:
+    if as_json:  # JSON escapes control characters itself
         click.echo(json.dumps({"model": str(model_path), "data": source, "samples": samples, "metrics": logs},
                               indent=2))
     else:
-        click.echo(f"{source} ({samples} samples): {format_logs(logs)}")
+        echo(f"{source} ({samples} samples): {format_logs(logs)}")
 
 
 @click.command("predict", short_help="Write a trained model's predictions for inputs to a .npy file.")
@@ -77,15 +80,20 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
     import numpy as np
 
     from corelib import data
+    from corelib.distribute import is_chief
     from corelib.errors import ConfigError
-    from corelib.models import load_model
     from corelib.saving.archive import write_atomically
     from corelib.spec.data import check_for_model
 
     suffix = output.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ConfigError(f"-o/--output writes a .npy or .npz file. Received: {output}")
-    check_output_path(output, "-o/--output")
+    if is_chief():  # the one process that writes checks where
+        outputs = [Output("-o/--output", output)]
+        check_paths([("MODEL", model_path), ("INPUT", input_path)], outputs)
+        check_writable(outputs)
+    from corelib.models import load_model
+
     model = load_model(str(model_path), compile=decode != "none")
     x = data.load_inputs(input_path, target=target)
     check_for_model(model, x, None, str(input_path))
@@ -99,8 +107,6 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
         arrays = dict(zip(names, predictions))
     else:
         arrays = {names[0]: predictions}
-    from corelib.distribute import is_chief
-
     if not is_chief():  # under mpiexec every rank has all predictions; rank 0 writes them
         return
     buf = io.BytesIO()
@@ -113,7 +119,7 @@ def predict_command(model_path: Path, input_path: Path, output: Path, target: st
         np.savez(buf, **arrays)
     write_atomically(str(output), lambda fh: fh.write(buf.getvalue()))
     shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
-    click.echo(f"Wrote predictions for {sample_count(x)} samples to {output}: {shapes}")
+    echo(f"Wrote predictions for {sample_count(x)} samples to {output}: {shapes}")
 
 
 def _ctc_decoded(model, predictions, greedy: bool, beam_width: int, model_path: Path):
@@ -142,13 +148,12 @@ def summary_command(path: Path, input_shape: str | None) -> None:
         from corelib import spec as specs
 
         spec = specs.load_spec(path)
-        model = specs.build_model(spec)
+        shape = parse_shape(input_shape, "--input-shape") if input_shape else None
+        model = specs.build_model(spec, allocate=False, input_shape=shape)  # shapes and counts: no weights
         if not model.built:
-            if input_shape is None:
-                raise ConfigError(f"{path}: the first layer has no input_shape; pass --input-shape (e.g. 8,8,1)")
-            model.build([None, *parse_shape(input_shape, "--input-shape")])
+            raise ConfigError(f"{path}: the first layer has no input_shape; pass --input-shape (e.g. 8,8,1)")
     else:
         from corelib.models import load_model
 
         model = load_model(str(path), compile=False)
-    model.summary(print_fn=click.echo)
+    model.summary(print_fn=echo)

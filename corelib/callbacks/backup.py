@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+import warnings
 
 from corelib.callbacks.base import Callback
 from corelib.distribute import is_chief
@@ -22,7 +24,10 @@ class BackupAndRestore(Callback):
     train`), a checkpoint of the exact step is written. The file is
     ``backup_dir/checkpoint.dl``, a model file that `load_model` also reads.
     Under a distribution strategy (`corelib.distribute`) only the chief reads
-    and writes it; fit gives the other replicas the restored state.
+    and writes it; fit gives the other replicas the restored state. Each
+    checkpoint records the id of the run that wrote it (`run_id`): a run
+    deletes the checkpoint only if it wrote it or continued from it, never
+    one another run wrote into the same folder.
 
     Args:
         backup_dir: the directory of the checkpoint (created when needed).
@@ -34,6 +39,7 @@ class BackupAndRestore(Callback):
     Attributes:
         history: the logs of every epoch done, those before a resume included.
         resumed_from: the `TrainState` training continued from, or None.
+        run_id: this callback's run, recorded in each checkpoint it writes.
     """
 
     def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int | bool = "epoch",
@@ -55,13 +61,15 @@ class BackupAndRestore(Callback):
         self.path = os.path.join(self.backup_dir, CHECKPOINT_FILE)
         self.history: dict[str, list[float]] = {}
         self.resumed_from = None
+        self.run_id = uuid.uuid4().hex
         self._position = (0, 0)
         self._since_save = 0
+        self._saved_at: tuple[int, int] | None = None  # the position of the last checkpoint written
 
     def on_train_begin(self, logs=None):
         from corelib.saving.checkpoints import read_checkpoint
 
-        self.history, self.resumed_from, self._since_save = {}, None, 0
+        self.history, self.resumed_from, self._since_save, self._saved_at = {}, None, 0, None
         if not is_chief():  # under a distribution strategy the chief reads, writes and broadcasts
             return
         _remove_stale_temporaries(self.backup_dir)
@@ -74,6 +82,7 @@ class BackupAndRestore(Callback):
         self.model.resume_from(checkpoint.state)
         self.history = {k: list(v) for k, v in checkpoint.state.history.items()}
         self._position = (checkpoint.state.epoch, checkpoint.state.step)
+        self._saved_at = self._position  # the file on disk is this very position
 
     def on_epoch_begin(self, epoch, logs=None):
         resumed = self.resumed_from
@@ -96,12 +105,39 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if getattr(self.model, "interrupted", False):
             self._save()
-        elif self.delete_checkpoint and is_chief() and os.path.exists(self.path):
-            os.unlink(self.path)
-            try:
-                os.rmdir(self.backup_dir)  # only when nothing else is in it
-            except OSError:
-                pass
+        elif self.delete_checkpoint and is_chief():
+            why = self.remove_checkpoint()
+            if why is not None:
+                warnings.warn(why, UserWarning, stacklevel=2)
+
+    def write_checkpoint(self) -> str:
+        """Write a checkpoint of the fit as it stands now (the chief only), unless the last one
+        this callback wrote is of this very position and still there; returns its path."""
+        if self._saved_at != self._position or not os.path.exists(self.path):
+            self._save()
+        return self.path
+
+    def remove_checkpoint(self) -> str | None:
+        """Delete the checkpoint (and the folder, when nothing else is in it) if this run wrote
+        it or continued from it. Returns None, or why a checkpoint there was left alone."""
+        from corelib.errors import ModelFileError
+        from corelib.saving.checkpoints import checkpoint_run_id
+
+        if not os.path.exists(self.path):
+            return None
+        mine = {self.run_id} | ({self.resumed_from.run_id} if self.resumed_from is not None else set())
+        try:
+            owner = checkpoint_run_id(self.path)
+        except ModelFileError as exc:
+            return f"{self.path} was left in place: it is not a checkpoint this run can read ({exc})"
+        if owner not in mine:
+            return f"{self.path} was left in place: another run{f' (id {owner})' if owner else ''} wrote it"
+        os.unlink(self.path)
+        try:
+            os.rmdir(self.backup_dir)  # only when nothing else is in it
+        except OSError:
+            pass
+        return None
 
     def _save(self) -> None:
         from corelib.saving.checkpoints import capture_state, save_checkpoint
@@ -109,7 +145,9 @@ class BackupAndRestore(Callback):
         epoch, step = self._position
         if is_chief():  # under a distribution strategy every replica holds the same state; one writes it
             os.makedirs(self.backup_dir, exist_ok=True)
-            save_checkpoint(self.model, self.path, capture_state(self.model, epoch, step, self.params, self.history))
+            state = capture_state(self.model, epoch, step, self.params, self.history, run_id=self.run_id)
+            save_checkpoint(self.model, self.path, state)
+            self._saved_at = (epoch, step)
         self._since_save = 0
 
 

@@ -38,7 +38,10 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> No
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=".tmp", dir=directory)
+    except OSError as exc:  # a read-only or full file system: name the file meant, not a temporary name
+        raise OSError(exc.errno, exc.strerror, path) from exc
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file gets the usual permissions
@@ -46,9 +49,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Any], Any]) -> No
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:  # disk full while writing: name the file
+            raise OSError(exc.errno, exc.strerror, path) from exc
         raise
 
 

@@ -13,6 +13,12 @@ draws the same shuffle permutation, restores the random state of the
 checkpoint and skips the steps already done: the rest of the run sees the
 same batches and dropout masks as an uninterrupted one. `BackupAndRestore`
 (corelib.callbacks.backup) writes and reads these files.
+
+A checkpoint is refused for a model other than the one that wrote it: other
+weight shapes or layer classes, but also another architecture (an activation,
+a rate, the wiring of a graph; layer names aside) or another training
+configuration (optimizer, loss, metrics, loss weights). Each checkpoint
+records the id of the run that wrote it, so a run deletes only its own.
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from corelib import config
-from corelib.errors import ConfigError, ModelFileError
+from corelib.errors import ConfigError, ModelFileError, short_repr
 from corelib.saving.archive import model_entries, open_inner_npz, open_zip, read_config
 from corelib.saving.model_file import model_config, weight_classes, write_model_zip
 from corelib.saving.safe_zip import npz_headers, read_entry, read_npz
 
 __all__ = ["CHECKPOINT_FILE", "STATE_ENTRY", "TrainState", "Checkpoint", "capture_state", "save_checkpoint",
-           "read_checkpoint", "layer_rng_states", "set_layer_rng_states"]
+           "read_checkpoint", "checkpoint_run_id", "layer_rng_states", "set_layer_rng_states"]
 
 CHECKPOINT_FILE = "checkpoint.dl"
 STATE_ENTRY = "train_state.json"
@@ -55,6 +61,7 @@ class TrainState:
         metric_states: each metric's running state; None at step 0.
         learning_rate: the optimizer's learning rate when it is a plain number.
         history: the logs of every epoch done, as `History.history`.
+        run_id: the run that wrote the checkpoint (None in files written before dl recorded it).
     """
 
     epoch: int
@@ -69,6 +76,7 @@ class TrainState:
     metric_states: list | None = None
     learning_rate: float | None = None
     history: dict = field(default_factory=dict)
+    run_id: str | None = None
 
     def enter_epoch(self, model: Any, n: int, shuffle: bool, starts_pass: bool = True) -> tuple[np.ndarray | None, int]:
         """Called by fit at the start of the resumed epoch: sets dl's random state and the
@@ -110,8 +118,10 @@ def set_layer_rng_states(model: Any, states: dict[str, dict]) -> None:
     model.set_rng_state({"layers": states})
 
 
-def capture_state(model: Any, epoch: int, step: int, params: dict, history: dict) -> TrainState:
-    """The state of `model`'s fit at (epoch, step), taken from inside a callback."""
+def capture_state(model: Any, epoch: int, step: int, params: dict, history: dict,
+                  run_id: str | None = None) -> TrainState:
+    """The state of `model`'s fit at (epoch, step), taken from inside a callback; `run_id`
+    names the run that writes it."""
     now = config.get_rng_state()
     mid_epoch = step > 0
     mid_pass = mid_epoch or not getattr(model, "epoch_starts_pass", lambda epoch: True)(epoch)
@@ -125,6 +135,7 @@ def capture_state(model: Any, epoch: int, step: int, params: dict, history: dict
         loss_sums=running.get("loss_sums"), metric_states=running.get("metric_states"),
         learning_rate=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None,
         history={k: [float(v) for v in vs] for k, vs in history.items()},
+        run_id=run_id,
     )
 
 
@@ -169,7 +180,9 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
 
     Raises:
         ModelFileError: the file is not a checkpoint, is corrupt, or was
-            written for a model with other weights.
+            written for a model with other weights, another architecture or
+            another training configuration (the message names the first field
+            that differs).
     """
     path = os.fspath(path)
     with open_zip(path, "dl checkpoint") as zf:
@@ -189,6 +202,7 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
         with open_inner_npz(zf, infos["weights.npz"], path) as npz:
             headers = npz_headers(npz, path, "weights.npz", budget)
             _check_shapes(path, names, headers, params, doc.get("weight_classes"), weight_classes(model))
+            _check_same_config(path, doc, model_config(model))
             arrays = read_npz(npz, path, "weights.npz", budget)
         optimizer_state = None
         if "optimizer.npz" in infos:
@@ -197,6 +211,118 @@ def read_checkpoint(path: str | os.PathLike, model: Any) -> Checkpoint:
         raw = read_entry(zf, infos[STATE_ENTRY], path, _MAX_STATE_BYTES)
     state = _parse_state(raw, path)
     return Checkpoint(path, state, [arrays[n] for n in names], optimizer_state)
+
+
+def checkpoint_run_id(path: str | os.PathLike) -> str | None:
+    """The id of the run that wrote the checkpoint at `path` (None for a file written before
+    dl recorded it), read with the same checks as `read_checkpoint`.
+
+    Raises:
+        ModelFileError: the file is not a readable checkpoint.
+    """
+    path = os.fspath(path)
+    with open_zip(path, "dl checkpoint") as zf:
+        infos = model_entries(zf, path, "the checkpoint", "a checkpoint")
+        if STATE_ENTRY not in infos:
+            raise ModelFileError(f"{path}: not a training checkpoint (no {STATE_ENTRY})")
+        raw = read_entry(zf, infos[STATE_ENTRY], path, _MAX_STATE_BYTES)
+    return _parse_state(raw, path).run_id
+
+
+# -- the same model, the same training --------------------------------------------------------
+
+_IGNORED_KEYS = frozenset({"plugin_version", "providers"})  # a plugin's upgrade does not make another model
+
+
+@dataclass(frozen=True)
+class _Name:
+    """A layer's or model's name inside a config: equal to another by the order in which the
+    names first appear (a model built twice in one process is "dense_2" where the file says
+    "dense"), shown as the name itself."""
+
+    position: int
+    text: str = field(compare=False)
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def _check_same_config(path: str, theirs: dict, mine: dict) -> None:
+    """The checkpoint's config.json against the running model's: the architecture and the
+    compile section (optimizer, loss, metrics, loss weights), names aside."""
+    their_names, my_names = _names(theirs.get("model")), _names(mine.get("model"))
+    for key, what in (("model", "another model"), ("compile", "another training configuration")):
+        a = _comparable(theirs.get(key), their_names, key)
+        b = _comparable(mine.get(key), my_names, key)
+        where = _difference(a, b, key)
+        if where is not None:
+            raise ModelFileError(f"{path}: the checkpoint was written for {what}: {where}; resume with the same "
+                                 f"spec and options, or delete {path} to start again")
+
+
+def _names(config: Any) -> dict[str, _Name]:
+    """{name: _Name} of every "name" value in a model config, in order of first appearance."""
+    found: dict[str, _Name] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "name" and isinstance(item, str) and item not in found:
+                    found[item] = _Name(len(found), item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(config)
+    return found
+
+
+def _comparable(value: Any, names: dict[str, _Name], where: str) -> Any:
+    """`value` with layer names replaced by their `_Name`, and what may differ between the run
+    that wrote a checkpoint and the one resuming it left out: plugin versions, and a plain
+    learning rate (the checkpoint restores it, and a schedule callback may have changed it)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in _IGNORED_KEYS:
+                continue
+            if key == "learning_rate" and where.startswith("compile.optimizer") and isinstance(item, (int, float)):
+                continue
+            out[names[key] if key in names else key] = _comparable(item, names, f"{where}.{key}")
+        return out
+    if isinstance(value, list):
+        return [_comparable(item, names, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, str) and value in names:
+        return names[value]
+    return value
+
+
+def _difference(theirs: Any, mine: Any, where: str) -> str | None:
+    """Where two comparable configs first differ, in words; None when they are the same."""
+    if isinstance(theirs, dict) and isinstance(mine, dict):
+        for key in list(theirs) + [k for k in mine if k not in theirs]:
+            here = f"{where}.{key.text if isinstance(key, _Name) else key}"
+            if key not in mine:
+                return f"{here} is {short_repr(theirs[key])} there, but not set here"
+            if key not in theirs:
+                return f"{here} is not set there, but {short_repr(mine[key])} here"
+            found = _difference(theirs[key], mine[key], here)
+            if found is not None:
+                return found
+        return None
+    if isinstance(theirs, list) and isinstance(mine, list):
+        if len(theirs) != len(mine):
+            return f"{where} has {len(theirs)} entries there, but {len(mine)} here"
+        for i, (a, b) in enumerate(zip(theirs, mine)):
+            found = _difference(a, b, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if type(theirs) is not type(mine) and not (isinstance(theirs, (int, float)) and isinstance(mine, (int, float))
+                                               and not isinstance(theirs, bool) and not isinstance(mine, bool)):
+        return f"{where} is {short_repr(theirs)} there, but {short_repr(mine)} here"
+    return None if theirs == mine else f"{where} is {short_repr(theirs)} there, but {short_repr(mine)} here"
 
 
 def _check_shapes(path: str, names: list[str], headers: dict, params: list, classes: Any, mine: list[str]) -> None:
@@ -253,9 +379,12 @@ def _parse_state(raw: bytes, path: str) -> TrainState:
     lr = doc.get("learning_rate")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
         raise ModelFileError(f"{where}: 'learning_rate' must be a number, got {lr!r}")
+    run_id = doc.get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise ModelFileError(f"{where}: 'run_id' must be a string, got {short_repr(run_id)}")
     fields = {k: doc[k] for k in ("epoch", "step", "steps", "samples", "batch_size", "epoch_rng", "rng")}
     return TrainState(**fields, layer_rngs=layer_rngs, loss_sums=sums, metric_states=metrics,
-                      learning_rate=lr, history=history)
+                      learning_rate=lr, history=history, run_id=run_id)
 
 
 def _check_rng(value: Any, where: str) -> None:
