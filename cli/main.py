@@ -69,16 +69,24 @@ def _interrupted() -> click.exceptions.Exit:
     return click.exceptions.Exit(130)
 
 
+_MAX_ERROR_CHARS = 2000
+
+
 def _error_line(exc: Exception) -> tuple[str, int]:
     """The one line an error ends the command with, and the exit code: 2 for a dl error or
     a file the file system refused, 1 for anything else (a bug)."""
     from corelib.errors import DLError, one_line
 
+    def text(message: object) -> str:  # a message quoting a huge value stays a readable line
+        line = printable(one_line(message))
+        return line if len(line) <= _MAX_ERROR_CHARS else \
+            f"{line[:_MAX_ERROR_CHARS]}... ({len(line) - _MAX_ERROR_CHARS} more characters)"
+
     if isinstance(exc, DLError):
-        return f"Error: {printable(one_line(exc))}", 2
+        return f"Error: {text(exc)}", 2
     if isinstance(exc, OSError) and exc.errno in FILE_SYSTEM_ERRORS:
-        return f"Error: {printable(one_line(_file_system_error(exc)))}", 2
-    return f"Error: {type(exc).__name__}: {printable(one_line(exc))} (run `dl --debug ...` for the traceback)", 1
+        return f"Error: {text(_file_system_error(exc))}", 2
+    return f"Error: {type(exc).__name__}: {text(exc)} (run `dl --debug ...` for the traceback)", 1
 
 
 @contextlib.contextmanager

@@ -228,3 +228,15 @@ def test_the_good_run_does_train(tmp_path, monkeypatch, checkpoints):
     assert after["log.csv"].decode().splitlines()[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
     assert "good/checkpoint.dl" not in after
     json.loads(json.dumps(sorted(after)))  # every path is plain text
+
+
+def test_an_error_line_is_cut_to_a_readable_length():
+    """A message that quotes a huge value (a plugin's, say) still ends the command with one line
+    of bounded length, saying how much was cut; a short one is printed whole."""
+    from corelib.errors import ConfigError
+    from dl_cli.main import _MAX_ERROR_CHARS, _error_line
+
+    line, code = _error_line(ConfigError("bad value: " + "x" * 50_000))
+    assert code == 2 and "\n" not in line and len(line) < _MAX_ERROR_CHARS + 100
+    assert line.endswith(f"... ({len('bad value: ') + 50_000 - _MAX_ERROR_CHARS} more characters)")
+    assert _error_line(ConfigError("short"))[0] == "Error: short"
