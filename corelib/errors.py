@@ -20,6 +20,7 @@ __all__ = [
     "PluginConflictError",
     "ModelFileError",
     "one_line",
+    "exception_line",
     "short_repr",
 ]
 
@@ -66,6 +67,14 @@ class ModelFileError(DLError, ValueError):
 def one_line(message: object) -> str:
     """An exception's (or any text's) message folded onto one line, for an error that wraps it."""
     return " ".join(str(message).split())
+
+
+def exception_line(exc: BaseException) -> str:
+    """'zlib.error: Error -3 while decompressing data...': a library's exception, named with its
+    module unless it is a builtin, on one line, for the message of the error that wraps it."""
+    kind = type(exc)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {one_line(exc)}"
 
 
 def short_repr(value: object, limit: int = 60) -> str:

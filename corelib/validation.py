@@ -16,10 +16,16 @@ import numpy as np
 
 from corelib.errors import ConfigError, short_repr
 
-__all__ = ["positive_int", "positive_number", "fraction", "shape"]
+__all__ = ["MAX_SIZE", "positive_int", "positive_number", "fraction", "shape"]
+
+# The largest size (units, repetitions, an image side, a shape's dimension) a layer argument may
+# give: what a 32-bit index reaches. Past it no array fits in memory, and NumPy or the kernels
+# fail with MemoryError or OverflowError instead of a ConfigError.
+MAX_SIZE = 2**31 - 1
 
 
-def positive_int(value: Any, arg: str, owner: str | None = None, *, allow_zero: bool = False) -> int:
+def positive_int(value: Any, arg: str, owner: str | None = None, *, allow_zero: bool = False,
+                 maximum: int | None = None) -> int:
     """`value` as an int, refusing anything but an int (or NumPy int) above 0.
 
     Args:
@@ -27,9 +33,12 @@ def positive_int(value: Any, arg: str, owner: str | None = None, *, allow_zero: 
         arg: the argument's name, as the caller's signature spells it.
         owner: whose argument it is, the message's prefix; None for none.
         allow_zero: accept 0 too ("must be a non-negative int").
+        maximum: the largest value accepted (`MAX_SIZE` for a size); None for no bound.
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
         raise _refuse(owner, arg, f"a {_sign(allow_zero)} int", value)
+    if maximum is not None and value > maximum:
+        raise _refuse(owner, arg, f"at most {maximum}", value)
     return int(value)
 
 
@@ -82,7 +91,8 @@ def fraction(value: Any, arg: str, owner: str | None = None, *, include_one: boo
     return number
 
 
-def shape(value: Any, arg: str, owner: str | None = None, *, allow_none: bool = True) -> tuple:
+def shape(value: Any, arg: str, owner: str | None = None, *, allow_none: bool = True,
+          maximum: int | None = None) -> tuple:
     """`value` (a list or tuple) as a tuple of ints above 0, or None where `allow_none` lets a size be
     left to the input (a noise_shape).
 
@@ -91,6 +101,7 @@ def shape(value: Any, arg: str, owner: str | None = None, *, allow_none: bool = 
         arg: the argument's name.
         owner: whose argument it is, the message's prefix; None for none.
         allow_none: accept None entries ("must be a list of positive ints or None").
+        maximum: the largest dimension accepted (`MAX_SIZE` for a shape); None for no bound.
     """
     expected = "a list of positive ints" + (" or None" if allow_none else "")
     if not isinstance(value, (list, tuple)):
@@ -98,6 +109,8 @@ def shape(value: Any, arg: str, owner: str | None = None, *, allow_none: bool = 
     for d in value:
         if not (d is None and allow_none) and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1):
             raise _refuse(owner, arg, expected, value)
+        if d is not None and maximum is not None and d > maximum:
+            raise _refuse(owner, arg, f"{expected}, each at most {maximum}", value)
     return tuple(None if d is None else int(d) for d in value)
 
 

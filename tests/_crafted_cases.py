@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import stat
+import struct
 import zipfile
 
 import numpy as np
@@ -316,6 +317,42 @@ def case_units_400_digits(good):
     return _edit_config(good, lambda doc: _first_layer_item(doc)["config"].update(units=10**400))
 
 
+def case_config_deflate_stream_broken(good):
+    """config.json's deflate stream starts with a block of the reserved type 3 (zlib.error on reading)."""
+    data = bytearray(good)
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        info = zf.getinfo("config.json")
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    data[info.header_offset + 30 + name_len + extra_len] = 0x07  # BFINAL=1, BTYPE=11
+    return bytes(data)
+
+
+def case_npy_header_unterminated(good):
+    """A kernel's .npy header is a dict literal that never closes (numpy's tokenizer raises TokenError)."""
+    def edit(arrays):
+        key = next(k for k in arrays if k.endswith("kernel"))
+        head = b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,\n"
+        head += b" " * (63 - len(head) % 64) + b"\n"
+        raw = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head + bytes(48)
+        members = [(k + ".npy", raw if k == key else _npz_member(v)) for k, v in arrays.items()]
+        return _zip(members, compress=zipfile.ZIP_STORED)
+    return _edit_npz(good, "weights.npz", edit)
+
+
+def case_optimizer_iterations_infinite(good):
+    return _edit_npz(good, "optimizer.npz", lambda arrays: arrays.update(iterations=np.array(np.inf)))
+
+
+def case_optimizer_iterations_past_int64(good):
+    """iterations = 2**63 as uint64: get_state could not write it back as int64."""
+    return _edit_npz(good, "optimizer.npz", lambda arrays: arrays.update(iterations=np.array(2**63, np.uint64)))
+
+
+def case_optimizer_iterations_fraction(good):
+    return _edit_npz(good, "optimizer.npz", lambda arrays: arrays.update(iterations=np.array(2.5)))
+
+
 CASES = [
     case_zip_bomb_config, case_zip_bomb_declared_small, case_zip_bomb_declared_huge, case_nested_npz_bomb,
     case_npy_header_claims_huge_shape, case_duplicate_entry_names, case_duplicate_identical_entries,
@@ -330,5 +367,6 @@ CASES = [
     case_absolute_entry_name, case_backslash_traversal_entry, case_encrypted_entry, case_unsupported_compression,
     case_loss_names_a_callable, case_loss_dict_names_a_builtin, case_optimizer_names_a_callable,
     case_metric_names_a_callable, case_units_nan, case_input_shape_infinity, case_units_too_big_for_memory,
-    case_units_400_digits,
+    case_units_400_digits, case_config_deflate_stream_broken, case_npy_header_unterminated,
+    case_optimizer_iterations_infinite, case_optimizer_iterations_past_int64, case_optimizer_iterations_fraction,
 ]

@@ -131,3 +131,27 @@ def test_an_input_layer_before_embedding_gives_its_shape(tmp_path, builtin_regis
 def test_an_input_layer_before_dense_with_input_dim_keeps_input_dim(tmp_path, builtin_registry):
     (tmp_path / "s.yaml").write_text("model:\n  - InputLayer: {shape: [10]}\n  - Dense: {units: 2, input_dim: 4}\n")
     assert spec.build_model(spec.load_spec(tmp_path / "s.yaml")).input_shape == (None, 4)
+
+
+# ---- fuzz findings (issue 14, item 16) ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["²", "1²", "٣", "99999999999999999999", "2147483648", "0" * 30])
+def test_input_shape_takes_ascii_digits_up_to_2_to_the_31_only(text):
+    with pytest.raises(ConfigError, match=r"--input-shape must be positive ints separated by commas, like 28,28,1 "
+                                          r"\(each at most 2147483647\)"):
+        C.parse_shape(text, "--input-shape")
+    assert C.parse_shape("2147483647, 007") == [2147483647, 7]
+
+
+def test_an_input_layer_alone_is_refused_as_the_spec_it_would_write_does_not_load(builtin_registry):
+    with pytest.raises(ConfigError, match=r"^an InputLayer alone is no model \(a spec needs a layer besides it\)"):
+        C.compose(["InputLayer"], [8, 8, 1])
+    doc, _ = C.compose(["InputLayer", "Flatten"], [8, 8, 1])
+    assert doc["model"] == [{"InputLayer": {"input_shape": [8, 8, 1]}}, {"Flatten": {}}]
+
+
+def test_a_layer_after_one_with_several_outputs_is_refused_naming_both(builtin_registry):
+    with pytest.raises(ConfigError, match=r"^layer 2 'Dense\(2\)': Layer 'dense.*' \(Dense\) cannot follow layer "
+                                          r"'gru.*' \(GRU\) in a Sequential: 'gru.*' has 2 outputs \[\(None, 5, 1\), "
+                                          r"\(None, 1\)\]"):
+        C.compose(["GRU(1, return_sequences=True, return_state=True)", "Dense(2)"], [5, 3])

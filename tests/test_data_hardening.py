@@ -5,6 +5,7 @@ Each is refused with one line naming the file and the row, column or array."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -134,3 +135,95 @@ def test_huge_npy_headers_exit_2_in_one_line(tmp_path, monkeypatch, command):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "declares shape (1000000, 1000000)" in lines[0], lines
+
+
+# -- fuzz findings: library errors from malformed files, each refused as one DataError --------------------------
+
+def npy_with_header(header: bytes, version: int = 1, length: int | None = None) -> bytes:
+    """A .npy whose header text is `header` (and whose length field says `length`)."""
+    size = len(header) if length is None else length
+    field = size.to_bytes(2 if version == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes([version, 0]) + field + header + b"\0" * 16
+
+
+@pytest.mark.parametrize("header, why", [
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,", "not a Python dict literal"),  # TokenError
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,),, }", "not a Python dict literal"),  # SyntaxError
+    (b"{{}: 1}", "not a Python dict literal"),  # TypeError: a dict as a key
+    (b"{'descr': '<f8', 'shape': (2,)}", "expected a dict of 'descr', 'fortran_order' and 'shape'"),  # KeyError
+    (b"{'descr': ',f4', 'fortran_order': False, 'shape': (2,)}", "'descr' ',f4' is not a dtype"),  # SyntaxError
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, -1)}", "'shape' is (2, -1), not a tuple of sizes"),
+])
+def test_a_malformed_npy_header_is_refused_naming_the_array(tmp_path, header, why):
+    (tmp_path / "x.npy").write_bytes(npy_with_header(header))
+    with pytest.raises(DataError, match=rf"x.npy: array 'x' has no readable .npy header \({re.escape(why)}"):
+        files.load_inputs(tmp_path / "x.npy")
+
+
+def test_a_npy_header_length_field_of_2gb_is_refused_before_reading(tmp_path):
+    """Was a MemoryError: numpy reads the whole length a version 3 header claims."""
+    (tmp_path / "x.npy").write_bytes(npy_with_header(b"{}", version=3, length=2**31))
+    with pytest.raises(DataError, match=r"x.npy: array 'x' .* length field says 2147483648 bytes, more than "
+                                        r"numpy's limit of 10000"):
+        files.load_inputs(tmp_path / "x.npy")
+
+
+def test_npy_arrays_read_by_the_bounded_parser_keep_their_values(tmp_path):
+    x = np.arange(12, dtype=">i2").reshape(3, 4)
+    np.save(tmp_path / "x.npy", np.asfortranarray(x))
+    assert np.array_equal(files.load_inputs(tmp_path / "x.npy"), x)
+    (tmp_path / "t.npy").write_bytes((tmp_path / "x.npy").read_bytes() + b"\0")
+    with pytest.raises(DataError, match=r"t.npy: array 'x' has more bytes than its shape \(3, 4\)"):
+        files.load_inputs(tmp_path / "t.npy")
+
+
+def patched_npz(path, local: int | None, central: int, value: int):
+    """d.npz with x and y, the field at offset `local` of y's local header and `central` of its central
+    directory entry (2 bytes) set to `value`."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x.npy", npy_header_only((2, 2), data=np.zeros((2, 2)).tobytes()))
+        zf.writestr("y.npy", npy_header_only((2,), data=np.zeros(2).tobytes()))
+    raw = bytearray(buf.getvalue())
+    for signature, offset in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        if offset is not None:
+            at = raw.index(signature, raw.index(signature) + 1)  # y's, the second entry
+            raw[at + offset:at + offset + 2] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("local, central, value, message", [
+    (8, 10, 1, r"archive entry 'y.npy' uses an unsupported compression \(method 1\)"),  # NotImplementedError
+    (6, 8, 1, r"archive entry 'y.npy' is encrypted"),  # RuntimeError
+    (None, 6, 92, r"not a readable .npz file \(NotImplementedError: zip file version 9.2\)"),
+])
+def test_npz_entries_zipfile_cannot_read_are_refused(tmp_path, local, central, value, message):
+    path = patched_npz(tmp_path / "d.npz", local, central, value)
+    with pytest.raises(DataError, match=rf"d.npz: {message}"):
+        files.load(path)
+
+
+def test_a_corrupt_deflate_stream_in_a_npz_is_refused_naming_the_array(tmp_path):
+    """Was zlib.error from numpy's zip reading."""
+    np.savez_compressed(tmp_path / "d.npz", x=np.arange(400.0).reshape(100, 4), y=np.zeros(100))
+    raw = bytearray((tmp_path / "d.npz").read_bytes())
+    start = raw.index(b"x.npy") + len(b"x.npy")
+    raw[start + 2:start + 40] = b"\xff" * 38
+    (tmp_path / "d.npz").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"d.npz: array 'x' is corrupt \((zlib.error|zipfile.BadZipFile): "):
+        files.load(tmp_path / "d.npz")
+
+
+def test_a_csv_ending_in_a_cut_utf8_sequence_is_refused_naming_the_line(tmp_path):
+    (tmp_path / "d.csv").write_bytes(b"a,b\n1,0\n\xef")
+    with pytest.raises(DataError, match=r"d.csv: line 3 is not UTF-8 text \(unexpected end of data\)"):
+        files.load(tmp_path / "d.csv")
+
+
+def test_a_csv_header_whose_quote_runs_past_line_1_is_refused(tmp_path):
+    """Was accepted: the header swallowed line 2, which was then read again as a data row."""
+    path = write(tmp_path / "d.csv", 'a,"\n0,0\n')
+    with pytest.raises(DataError, match=r"d.csv: the header row runs from line 1 to line 2"):
+        files.load(path)
+    assert files.load(write(tmp_path / "q.csv", 'a,"b"\n0,1\n'))[1].tolist() == [1]

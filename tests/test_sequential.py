@@ -107,3 +107,20 @@ def test_config_round_trip_rebuilds_the_same_architecture():
     assert [type(l).__name__ for l in clone.layers] == ["Dense", "Dropout", "Dense"]
     assert clone.get_config() == model.get_config()
     assert [w.shape for w in clone.get_weights()] == [w.shape for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("how", ["list", "add", "build"])
+def test_a_layer_after_a_multi_output_layer_is_refused_naming_both(how):
+    gru = layers.GRU(4, return_state=True, name="enc")
+    dense = layers.Dense(2, name="head")
+    with pytest.raises(ConfigError) as info:
+        if how == "list":
+            models.Sequential([layers.Input((5, 3)), gru, dense])
+        elif how == "add":
+            model = models.Sequential([layers.Input((5, 3)), gru])
+            model.add(dense)
+        else:
+            models.Sequential([gru, dense]).build((None, 5, 3))
+    message = str(info.value)
+    for fragment in ("'head' (Dense)", "'enc' (GRU)", "2 outputs", "(None, 4)"):
+        assert fragment in message

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from corelib import distribute, hookimpl, layers, spec
-from corelib.errors import ConfigError, PluginError, UnknownComponentError, short_repr
+from corelib.errors import ConfigError, DataError, PluginError, ShapeError, UnknownComponentError, short_repr
 from corelib.registry import Registry, use_registry
 from dl_cli.main import cli
 
@@ -294,3 +294,101 @@ def test_a_strategy_whose_library_is_missing_says_what_to_install(monkeypatch, s
     with use_registry(Registry(builtin=False, entry_points=False)):
         with pytest.raises(UnknownComponentError, match="It comes with the plugin dl-mpi"):
             distribute.get("MPIStrategy")
+
+
+# ---- fuzz findings (issue 14, item 16): arguments checked for type and range when the layer is made ------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: layers.RepeatVector(2**31), r"RepeatVector 'r': n must be at most 2147483647. Received: n=2147483648"),
+    (lambda: layers.RepeatVector(2**63), r"n must be at most 2147483647"),
+    (lambda: layers.RandomCrop(2**31, 1), r"RandomCrop 'r': height must be at most 2147483647"),
+    (lambda: layers.RandomCrop(1, 2**63 - 1), r"RandomCrop 'r': width must be at most 2147483647"),
+    (lambda: layers.Resizing(2**31, 1), r"Resizing 'r': height must be at most 2147483647"),
+    (lambda: layers.UpSampling2D(2**31), r"UpSampling2D 'r': size must be at most 2147483647"),
+    (lambda: layers.ZeroPadding2D(2**31), r"ZeroPadding2D 'r': padding must be at most 2147483647 on each side"),
+    (lambda: layers.Reshape([2**31]), r"Reshape 'r': target_shape must be a tuple of positive ints \(at most"),
+    (lambda: layers.Reshape("84"), r"Reshape 'r': target_shape must be a tuple of positive ints"),
+])
+def test_a_size_argument_past_2_to_the_31_is_refused_when_the_layer_is_made(make, message):
+    with pytest.raises(ConfigError, match=message.replace("'r'", "'[a-z_0-9]+'")):
+        make()
+
+
+def test_a_layer_whose_one_sample_output_cannot_fit_is_refused_when_built():
+    with pytest.raises(ShapeError, match=r"RepeatVector '.*': its output \(None, 2147483647, 4\) holds 8589934588 "
+                                         r"values \(34359738352 bytes\) per sample, more than 2147483647 values"):
+        layers.RepeatVector(2**31 - 1, input_shape=(4,)).ensure_built((None, 4))
+    with pytest.raises(ShapeError, match=r"RandomCrop '.*': its output \(None, 65536, 65536, 2\) holds"):
+        layers.RandomCrop(2**16, 2**16).ensure_built((None, 6, 6, 2))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_input_shape": "relu"}, r"batch_input_shape must be a list of positive ints or None. "
+                                    r"Received: batch_input_shape='relu'"),
+    ({"batch_input_shape": [None, 0]}, r"batch_input_shape must be a list of positive ints or None"),
+    ({"batch_input_shape": [None, 2**31]}, r"batch_input_shape must be a list of positive ints or None, each at most"),
+    ({"batch_input_shape": []}, r"batch_input_shape needs the batch axis at least"),
+    ({"input_shape": "84"}, r"input_shape must be a tuple of ints. Received: input_shape='84'"),
+    ({"input_shape": [2**31]}, r"input_shape dimensions must be at most 2147483647"),
+])
+def test_a_shape_that_is_a_string_or_past_2_to_the_31_is_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        layers.Activation("relu", **kwargs)
+
+
+def test_input_layer_batch_shape_as_a_string_is_refused():
+    with pytest.raises(ConfigError, match=r"batch_input_shape must be a list of positive ints or None"):
+        layers.InputLayer(batch_shape="relu")
+
+
+def test_reshape_of_a_sample_of_unknown_size_that_does_not_fit_is_a_shape_error():
+    layer = layers.Reshape([2, 2])
+    layer.ensure_built((None, None))
+    assert layer(np.zeros((2, 4))).shape == (2, 2, 2)
+    with pytest.raises(ShapeError, match=r"Reshape '.*' expects 4 entries per sample for target_shape \(2, 2\), "
+                                         r"received shape \(None, 3\) \(3 entries\)"):
+        layer(np.zeros((2, 3)))
+
+
+def test_a_data_path_too_long_to_look_up_is_one_line_naming_the_field(tmp_path, builtin_registry):
+    (tmp_path / "s.yaml").write_text("model:\n  - Dense: {units: 1, input_shape: [1]}\n"
+                                     f"training: {{data: {'x' * 300}}}\n")
+    with pytest.raises(spec.SpecError, match=r"s.yaml: training.data cannot be looked up as a file "
+                                             r"\(File name too long\): 'xxx"):
+        spec.load_spec(tmp_path / "s.yaml")
+
+
+def test_a_data_file_name_too_long_is_a_data_error(tmp_path):
+    from corelib.spec import files
+
+    with pytest.raises(DataError, match=r"x\.csv: cannot be read \(File name too long\)"):
+        files.load(tmp_path / ("x" * 300 + ".csv"))
+
+
+def test_a_layer_with_several_outputs_followed_by_another_in_a_sequential_spec_is_refused(tmp_path, builtin_registry):
+    gru = "GRU: {units: 1, return_sequences: true, return_state: true"
+    (tmp_path / "s.yaml").write_text(f"model:\n  - {gru}, input_shape: [5, 3]}}\n  - Activation: {{activation: relu}}\n")
+    message = (r"Layer '.*' \(Activation\) cannot follow layer '.*' \(GRU\) in a Sequential: '.*' has 2 outputs "
+               r"\[\(None, 5, 1\), \(None, 1\)\]")
+    with pytest.raises(spec.SpecError, match=r"s.yaml: model\[1\] \(Activation\): " + message):
+        spec.build_model(spec.load_spec(tmp_path / "s.yaml"))
+    (tmp_path / "t.yaml").write_text(f"model:\n  - {gru}}}\n  - Activation: {{activation: relu}}\n")
+    with pytest.raises(spec.SpecError, match=r"t.yaml: model: " + message):  # built for the data's shape
+        spec.build_model(spec.load_spec(tmp_path / "t.yaml"), input_shape=[5, 3])
+    (tmp_path / "u.yaml").write_text(f"model:\n  - Dense: {{units: 3, input_shape: [5, 3]}}\n  - {gru}}}\n")
+    assert spec.build_model(spec.load_spec(tmp_path / "u.yaml")).built  # last: its outputs are the model's
+
+
+@pytest.mark.parametrize("text, problem", [('a: "\\U10010000"', "chr() arg not in range(0x110000)"),
+                                           ("a: 2001-13-01", "month must be in 1..12")])
+def test_a_yaml_value_pyyaml_cannot_make_is_invalid_yaml(tmp_path, text, problem):
+    (tmp_path / "s.yaml").write_text(text + "\n")
+    with pytest.raises(spec.SpecError, match=rf"^s.yaml: invalid YAML: {problem.replace('(', '.').replace(')', '.')}$"):
+        spec.load_spec(tmp_path / "s.yaml")
+
+
+def test_normalization_naming_an_axis_twice_is_refused():
+    for axis in ([-1, -1], [2, -1]):
+        with pytest.raises(ShapeError, match=r"Normalization '.*' has axis=\(.*\), which names an axis of the input "
+                                             r"twice; received shape \(None, 5, 3\)"):
+            layers.Normalization(axis=axis).ensure_built((None, 5, 3))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from corelib import config
+from corelib import config, validation
 from corelib.errors import ConfigError, ShapeError, short_repr
 from corelib.layers.parameter import Parameter, checked_weight_arrays, new_parameter, shapes_only, weight_budget
 from corelib.layers.symbolic import call_symbolic, check_name, is_symbolic
@@ -79,12 +79,18 @@ class Layer:
         self.name = _unique_name(snake_case(cls)) if name is None else name
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
-        if batch_input_shape is not None:
-            self.batch_input_shape: tuple | None = tuple(batch_input_shape)
+        if batch_input_shape is not None:  # a string is no shape, though tuple() would take it
+            self.batch_input_shape: tuple | None = validation.shape(
+                batch_input_shape, "batch_input_shape", f"{cls} '{self.name}'", maximum=validation.MAX_SIZE)
+            if not self.batch_input_shape:
+                raise ConfigError(f"{cls} '{self.name}': batch_input_shape needs the batch axis at least. "
+                                  f"Received: batch_input_shape={short_repr(batch_input_shape)}")
         elif input_shape is not None:
             if isinstance(input_shape, (int, np.integer)):
                 input_shape = (int(input_shape),)
             try:
+                if isinstance(input_shape, (str, bytes)) or any(isinstance(d, (str, bytes)) for d in input_shape):
+                    raise TypeError("a string is not a shape")
                 dims = tuple(None if d is None else int(d) for d in input_shape)
             except (TypeError, ValueError, OverflowError):
                 raise ConfigError(
@@ -94,6 +100,11 @@ class Layer:
             if any(d is not None and d <= 0 for d in dims):
                 raise ConfigError(
                     f"{cls} '{self.name}': input_shape dimensions must be positive. "
+                    f"Received: input_shape={short_repr(input_shape)}"
+                )
+            if any(d is not None and d > validation.MAX_SIZE for d in dims):
+                raise ConfigError(
+                    f"{cls} '{self.name}': input_shape dimensions must be at most {validation.MAX_SIZE}. "
                     f"Received: input_shape={short_repr(input_shape)}"
                 )
             self.batch_input_shape = (batch_size,) + dims

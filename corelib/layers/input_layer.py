@@ -34,7 +34,7 @@ class InputLayer(Layer):
                  dtype: str | None = None, batch_shape: Sequence[int | None] | None = None,
                  **kwargs: Any) -> None:
         if batch_shape is not None:
-            kwargs["batch_input_shape"] = tuple(batch_shape)
+            kwargs["batch_input_shape"] = batch_shape  # checked by Layer: a string is no shape
         if shape is None and "batch_input_shape" not in kwargs and "input_shape" not in kwargs:
             raise ConfigError("Input needs a shape: Input(shape=(784,))")
         if shape is not None:

@@ -62,7 +62,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
                     state = read_npz(npz, path, "optimizer.npz", _MAX_OPTIMIZER_FACTOR * expected + 2**20)
                 try:
                     model.optimizer.set_state(model.trainable_weights, state)
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, OverflowError) as exc:
                     raise ModelFileError(f"{path}: optimizer state does not fit the model: {one_line(exc)}") from None
         _verify_rest(zf, infos, path, model)
     return model

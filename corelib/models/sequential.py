@@ -122,6 +122,12 @@ class Sequential(Model):
     @staticmethod
     def _connect(prev: Layer, layer: Layer) -> None:
         shape = prev.output_shape
+        if isinstance(shape, list):
+            raise ConfigError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) cannot follow layer '{prev.name}' "
+                f"({type(prev).__name__}) in a Sequential: '{prev.name}' has {len(shape)} outputs {shape}, "
+                "and a Sequential passes one tensor from layer to layer (use the functional API)"
+            )
         if layer.batch_input_shape is not None and layer.input_shape is None:
             declared = (None,) + tuple(layer.batch_input_shape[1:])
             if declared != (None,) + tuple(shape[1:]):

@@ -219,7 +219,7 @@ class Optimizer:
         for i, slots in enumerate(self._slots):
             for name, arr in zip(names, slots):
                 arr[...] = state[f"{i}/{name}"]
-        self.iterations = int(state["iterations"])
+        self.iterations = _step_count(state["iterations"], self.name)
         self.set_extra_state({k: np.asarray(state[k]) for k in self.extra_state()})
 
     @staticmethod
@@ -229,10 +229,21 @@ class Optimizer:
         extra = set(state) - {"iterations"}
         if "iterations" not in state or extra not in (set(), set(probe.extra_state())):
             return False
-        try:
-            return np.shape(state["iterations"]) == () and int(state["iterations"]) == 0
-        except (TypeError, ValueError):
-            return False
+        return _step_count(state["iterations"], probe.name) == 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"
+
+
+def _step_count(value: Any, name: str) -> int:
+    """A saved "iterations": one whole number in [0, 2**63), which `get_state` writes back as int64."""
+    arr = np.asarray(value)
+    if arr.shape != () or arr.dtype.kind not in "iuf":
+        raise ConfigError(f"Optimizer '{name}': state 'iterations' must be one whole number. "
+                          f"Received: {arr.dtype} array of shape {arr.shape}")
+    number = arr.item()
+    if not (isinstance(number, int) or (math.isfinite(number) and number == int(number))) \
+            or not 0 <= int(number) < 2**63:
+        raise ConfigError(f"Optimizer '{name}': state 'iterations' must be a whole number in [0, 2**63). "
+                          f"Received: {number!r}")
+    return int(number)

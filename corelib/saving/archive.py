@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corelib.errors import ModelFileError, one_line
-from corelib.saving.safe_zip import check_entries, read_entry
+from corelib.errors import ModelFileError, exception_line, one_line
+from corelib.saving.safe_zip import CORRUPT_ENTRY_ERRORS, check_entries, read_entry
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ENTRIES", "write_atomically", "npz_bytes", "open_zip", "open_inner_npz",
            "model_entries", "read_config", "physical_memory", "TEMPORARY_PREFIX"]
@@ -86,8 +86,8 @@ def open_inner_npz(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> zip
     """The .npz stored as entry `info` of `zf`, opened as a zip of its own."""
     try:
         return zipfile.ZipFile(zf.open(info))
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError) as exc:
-        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
+    except CORRUPT_ENTRY_ERRORS as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({exception_line(exc)})") from None
 
 
 def model_entries(zf: zipfile.ZipFile, path: str, what: str, in_what: str) -> dict[str, zipfile.ZipInfo]:

@@ -167,7 +167,7 @@ class Checkpoint:
         if self.optimizer_state is not None:
             try:
                 model.optimizer.set_state(model.trainable_weights, self.optimizer_state)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 raise ModelFileError(f"{self.path}: the optimizer state does not fit this model's optimizer: "
                                      f"{' '.join(str(exc).split())}") from None
         if self.state.learning_rate is not None and isinstance(model.optimizer.learning_rate, (int, float)):

@@ -29,7 +29,8 @@ from corelib import optimizers
 from corelib.errors import ConfigError, ModelFileError
 from corelib.saving.archive import (FORMAT, FORMAT_VERSION, npz_bytes, open_inner_npz, open_zip, read_config,
                                     write_atomically)
-from corelib.saving.safe_zip import check_entries, npz_headers, read_npz
+from corelib.saving.npy_header import read_npy_data, read_npy_header
+from corelib.saving.safe_zip import CORRUPT_ENTRY_ERRORS, check_entries, npz_headers, read_npz
 from corelib.saving.serialization import provider
 from corelib.version import __version__
 
@@ -188,9 +189,9 @@ def _index_order(zf: Any, headers: dict, path: str, limit: int) -> tuple[list[st
         raise ModelFileError(f"{path}: the weights file's index {INDEX_KEY!r} is not a JSON byte array")
     try:
         with zf.open(INDEX_KEY + ".npy") as fh:
-            raw = np.lib.format.read_array(fh, allow_pickle=False).tobytes()
+            raw = read_npy_data(fh, *read_npy_header(fh)[:3]).tobytes()
         doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, OSError, EOFError, RuntimeError, RecursionError, zipfile.BadZipFile) as exc:
+    except CORRUPT_ENTRY_ERRORS + (RecursionError,) as exc:
         raise ModelFileError(f"{path}: the weights file's index is corrupt ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != _INDEX_FORMAT:
         raise ModelFileError(f"{path}: the weights file's index is not a dl weights index")

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import stat
 import zipfile
-from typing import IO
+import zlib
 
 import numpy as np
 
-from corelib.errors import ModelFileError
+from corelib.errors import ModelFileError, exception_line
+from corelib.saving.npy_header import NpyHeaderError, read_npy_data, read_npy_header
 
-__all__ = ["check_entries", "read_entry", "verify_entry", "npz_headers", "read_npz"]
+__all__ = ["CORRUPT_ENTRY_ERRORS", "check_entries", "read_entry", "verify_entry", "npz_headers", "read_npz"]
+
+# What reading a damaged entry may raise: the zip layer, a bad deflate stream (zlib.error),
+# a truncated file.
+CORRUPT_ENTRY_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+                        NotImplementedError, ValueError)
 
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
@@ -52,8 +58,8 @@ def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: int
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
-        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
+    except CORRUPT_ENTRY_ERRORS as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({exception_line(exc)})") from None
     if len(data) > limit:
         raise ModelFileError(f"{path}: {info.filename} inflates past its declared size")
     return data
@@ -66,19 +72,8 @@ def verify_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> None:
         with zf.open(info) as fh:
             while fh.read(2**20):
                 pass
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
-        raise ModelFileError(f"{path}: {info.filename} is corrupt ({type(exc).__name__}: {exc})") from None
-
-
-def _header(fh: IO[bytes]) -> tuple[tuple, np.dtype]:
-    major, minor = np.lib.format.read_magic(fh)
-    if (major, minor) == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif (major, minor) in ((2, 0), (3, 0)):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise ValueError(f"unknown .npy version {major}.{minor}")
-    return tuple(shape), np.dtype(dtype)
+    except CORRUPT_ENTRY_ERRORS as exc:
+        raise ModelFileError(f"{path}: {info.filename} is corrupt ({exception_line(exc)})") from None
 
 
 def npz_headers(npz: zipfile.ZipFile, path: str, name: str, limit: int) -> dict[str, tuple[tuple, np.dtype]]:
@@ -90,13 +85,11 @@ def npz_headers(npz: zipfile.ZipFile, path: str, name: str, limit: int) -> dict[
             raise ModelFileError(f"{path}: {name} has a member {member!r} that is not an .npy array")
         try:
             with npz.open(info) as fh:
-                shape, dtype = _header(fh)
-        except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as exc:
-            raise ModelFileError(f"{path}: {name} member {member!r} is corrupt ({exc})") from None
-        if dtype.hasobject:
-            raise ModelFileError(f"{path}: {name} contains pickled objects, which dl never loads")
-        if dtype.kind not in "fiub" or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise ModelFileError(f"{path}: {name} member {member!r} is not a numeric array ({dtype}, {shape})")
+                shape, _, dtype, _ = read_npy_header(fh)
+        except NpyHeaderError as exc:
+            raise ModelFileError(f"{path}: {name} member {member!r} {exc}") from None
+        except CORRUPT_ENTRY_ERRORS as exc:
+            raise ModelFileError(f"{path}: {name} member {member!r} is corrupt ({exception_line(exc)})") from None
         nbytes = dtype.itemsize
         for d in shape:
             nbytes *= d
@@ -115,7 +108,11 @@ def read_npz(npz: zipfile.ZipFile, path: str, name: str, limit: int) -> dict[str
     for key in headers:
         try:
             with npz.open(key + ".npy") as fh:
-                arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
-        except (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:
-            raise ModelFileError(f"{path}: {name} member {key!r} is corrupt ({exc})") from None
+                shape, fortran, dtype, _ = read_npy_header(fh)
+                arrays[key] = read_npy_data(fh, shape, fortran, dtype)
+        except NpyHeaderError as exc:
+            raise ModelFileError(f"{path}: {name} member {key + '.npy'!r} {exc}") from None
+        except CORRUPT_ENTRY_ERRORS as exc:
+            raise ModelFileError(f"{path}: {name} member {key + '.npy'!r} is corrupt "
+                                 f"({exception_line(exc)})") from None
     return arrays

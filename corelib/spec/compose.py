@@ -93,20 +93,24 @@ def _shown(text: Any) -> str:
 
 
 def parse_shape(text: str, what: str = "input shape") -> list[int | None]:
-    """A sample shape from "28,28,1", "(28, 28, 1)", "28x28x1" or "784" ("None" for any size)."""
+    """A sample shape from "28,28,1", "(28, 28, 1)", "28x28x1" or "784" ("None" for any size); each
+    size at most `corelib.validation.MAX_SIZE`."""
+    from corelib.validation import MAX_SIZE
+
     cleaned = text.strip().strip("()[]").replace("x", ",").replace("X", ",")
     parts = [p.strip() for p in cleaned.split(",") if p.strip()]
     dims: list[int | None] = []
     for p in parts:
         if p in ("None", "none", "?"):
             dims.append(None)
-        elif p.isdigit() and int(p) > 0:
+        elif p.isascii() and p.isdigit() and len(p.lstrip("0")) <= 10 and 0 < int(p) <= MAX_SIZE:  # not "²"
             dims.append(int(p))
         else:
             dims = []
             break
     if not dims:
-        raise ConfigError(f"{what} must be positive ints separated by commas, like 28,28,1. Received: {text!r}")
+        raise ConfigError(f"{what} must be positive ints separated by commas, like 28,28,1 (each at most "
+                          f"{MAX_SIZE}). Received: {_shown(text)}")
     return dims
 
 
@@ -200,6 +204,8 @@ def _compose(expressions: list[str], input_shape: list[int | None] | None, name:
             raise (type(exc) if isinstance(exc, DLError) else ConfigError)(
                 f"{shown}: {one_line(exc)}") from None
         layers_doc.append({layer_name: config})
+    if all(layer_name == "InputLayer" for layer_name in (next(iter(item)) for item in layers_doc)):
+        raise ConfigError(f"an InputLayer alone is no model (a spec needs a layer besides it); add a layer, {_EXAMPLE}")
     doc: dict = {"name": name} if name else {}
     doc["model"] = layers_doc
     return doc, model

@@ -173,7 +173,7 @@ def data_field(value: Any, field: str, source: str, base_dir: Path) -> dict:
     from corelib.spec.files import SUFFIXES
 
     if isinstance(value, str) and value.strip():
-        if Path(value).suffix.lower() in SUFFIXES or (base_dir / value).is_file():
+        if Path(value).suffix.lower() in SUFFIXES or _is_file(base_dir / value, value, field, source):
             return {"path": base_dir / value, "target": None}
         return {"dataset": value, "options": {}}
     if isinstance(value, dict):
@@ -190,3 +190,13 @@ def data_field(value: Any, field: str, source: str, base_dir: Path) -> dict:
     raise fail(
         source, field, "a data set name, a .npz/.npy/.csv path, {name: digits, ...} or {path: file.csv, target: y}", value
     )
+
+
+def _is_file(path: Path, value: str, field: str, source: str) -> bool:
+    """Whether `path` is a file; a name the OS refuses to look up (too long, a loop of links) is a
+    SpecError naming the field, not an OSError."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise SpecError(f"{source}: {field} cannot be looked up as a file ({exc.strerror or exc}): "
+                        f"{short_repr(value)}") from None

@@ -284,8 +284,11 @@ def _build(spec: Spec) -> Any:
             cls = registry.get("layers", item["class_name"])
             factory = getattr(cls, "from_config", None)
             layer = factory(dict(item["config"])) if factory is not None else cls(**item["config"])
-            model.add(layer)
         except (DLError, TypeError, ValueError, OverflowError) as exc:  # a layer's own checks may miss a value
+            raise SpecError(f"{spec.source}: {where}: {one_line(exc)}") from exc
+        try:
+            model.add(layer)
+        except (DLError, TypeError, ValueError, OverflowError) as exc:
             raise SpecError(f"{spec.source}: {where}: {one_line(exc)}") from exc
     return model
 

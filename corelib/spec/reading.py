@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from corelib.errors import one_line
 from corelib.spec.fields import SpecError
 
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_ALIASED", "read_json", "read_yaml"]
@@ -87,6 +88,8 @@ def read_yaml(text: str, source: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # what PyYAML lets through: "\U10010000" (chr), a 13th month
+        raise SpecError(f"{source}: invalid YAML: {one_line(exc)}") from None
 
 
 class _Refused(Exception):

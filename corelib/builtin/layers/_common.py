@@ -12,6 +12,8 @@ from corelib import activations
 from corelib.activations import Activation
 from corelib.errors import ShapeError
 from corelib.layers.base import Layer
+from corelib.saving.archive import physical_memory
+from corelib.validation import MAX_SIZE
 from corelib.layers.weight_options import set_weight_options, weight_options_config
 
 
@@ -33,6 +35,23 @@ def check_rank(layer: Layer, input_shape: Any, rank: int, layout: str, *, at_lea
             f"{layout}, received shape {input_shape}"
         )
     return input_shape
+
+
+def check_output_size(layer: Layer, output_shape: Any) -> tuple:
+    """The output shape as a tuple, or ShapeError when one sample of it holds more than `MAX_SIZE`
+    values or more bytes than this machine's memory: a layer whose arguments enlarge its input
+    (RepeatVector's n, RandomCrop's height) could never compute it."""
+    output_shape = tuple(output_shape)
+    values = 1
+    for d in output_shape[1:]:
+        values *= 1 if d is None else int(d)
+    nbytes = values * np.dtype(layer.dtype).itemsize
+    if values > MAX_SIZE or nbytes > physical_memory():
+        raise ShapeError(
+            f"{type(layer).__name__} '{layer.name}': its output {output_shape} holds {values} values "
+            f"({nbytes} bytes) per sample, more than {MAX_SIZE} values or this machine's memory"
+        )
+    return output_shape
 
 
 def identity_backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:

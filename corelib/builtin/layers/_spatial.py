@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from corelib.errors import ConfigError
+from corelib.validation import MAX_SIZE
 
 __all__ = [
     "int_tuple",
@@ -48,6 +49,8 @@ def int_tuple(value: Any, n: int, arg: str, where: str, minimum: int = 1) -> tup
         raise ConfigError(
             f"{where}: {arg} must be {kind} or a tuple of {n} such ints. Received: {arg}={value!r}"
         )
+    if any(v > MAX_SIZE for v in values):  # past what a kernel's index or NumPy's array takes
+        raise ConfigError(f"{where}: {arg} must be at most {MAX_SIZE}. Received: {arg}={value!r}")
     return values
 
 

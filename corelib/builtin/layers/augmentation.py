@@ -18,12 +18,12 @@ import numpy as np
 
 from corelib.builtin.layers import _sampling as smp
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import check_rank, identity_backprop
+from corelib.builtin.layers._common import check_output_size, check_rank, identity_backprop
 from corelib.builtin.layers._seeded import SeededGenerator
 from corelib.builtin.layers.preprocessing import float_input, number
 from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Shape
-from corelib.validation import positive_int
+from corelib.validation import MAX_SIZE, positive_int
 
 __all__ = ["RandomFlip", "RandomCrop", "RandomContrast"]
 
@@ -145,7 +145,8 @@ class RandomCrop(ImageAugmentation):
     aspect ratio is resized to `height` x `width`, as Keras documents.
 
     Args:
-        height, width: the output size.
+        height, width: the output size (positive ints, at most 2**31 - 1; one sample's output
+            must fit in memory).
         seed, data_format: as in `RandomFlip`.
         **kwargs: name, input_shape, dtype, trainable (see `Layer`).
 
@@ -159,14 +160,14 @@ class RandomCrop(ImageAugmentation):
     def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(seed, data_format, **kwargs)
-        self.height = positive_int(height, "height", self._where)
-        self.width = positive_int(width, "width", self._where)
+        self.height = positive_int(height, "height", self._where, maximum=MAX_SIZE)
+        self.width = positive_int(width, "width", self._where, maximum=MAX_SIZE)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         shape = list(super().compute_output_shape(input_shape))
         rows, cols = self.spatial_axes()
         shape[rows], shape[cols] = self.height, self.width
-        return tuple(shape)
+        return check_output_size(self, shape)
 
     def forward(self, x: np.ndarray, training: bool = False):
         x = float_input(self, x)

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import check_rank
+from corelib.builtin.layers._common import check_output_size, check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError, ShapeError
 from corelib.layers.base import Layer, Shape
+from corelib.validation import MAX_SIZE
 
 __all__ = ["ZeroPadding2D", "Cropping2D"]
 
@@ -21,13 +22,18 @@ def _margins(value: Any, arg: str, where: str) -> tuple[tuple[int, int], tuple[i
     def ok(v: Any) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
 
+    margins = None
     if ok(value):
-        return (int(value),) * 2, (int(value),) * 2
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+        margins = (int(value),) * 2, (int(value),) * 2
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
         if all(ok(v) for v in value):
-            return (int(value[0]),) * 2, (int(value[1]),) * 2
-        if all(isinstance(v, (list, tuple)) and len(v) == 2 and all(ok(e) for e in v) for v in value):
-            return (int(value[0][0]), int(value[0][1])), (int(value[1][0]), int(value[1][1]))
+            margins = (int(value[0]),) * 2, (int(value[1]),) * 2
+        elif all(isinstance(v, (list, tuple)) and len(v) == 2 and all(ok(e) for e in v) for v in value):
+            margins = (int(value[0][0]), int(value[0][1])), (int(value[1][0]), int(value[1][1]))
+    if margins is not None:
+        if max(margins[0] + margins[1]) > MAX_SIZE:  # past what NumPy's arrays take
+            raise ConfigError(f"{where}: {arg} must be at most {MAX_SIZE} on each side. Received: {arg}={value!r}")
+        return margins
     raise ConfigError(
         f"{where}: {arg} must be an int >= 0, a tuple of 2 such ints (rows, cols) or a tuple of 2 "
         f"tuples ((top, bottom), (left, right)). Received: {arg}={value!r}"
@@ -63,7 +69,7 @@ class _Margins(Layer):
                     f"{type(self).__name__} '{self.name}' crops {a} + {b} from axis {ax}, which leaves "
                     f"nothing; received shape {tuple(input_shape)}"
                 )
-        return tuple(shape)
+        return check_output_size(self, shape)
 
     def _inner(self, big: tuple) -> tuple:
         """The index of the un-padded region inside an array of shape `big`."""

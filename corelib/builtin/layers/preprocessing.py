@@ -8,10 +8,10 @@ import numpy as np
 
 from corelib.builtin.layers import _sampling as smp
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import check_rank
+from corelib.builtin.layers._common import check_output_size, check_rank
 from corelib.errors import ConfigError, DataError, ShapeError
 from corelib.layers.base import Layer, Shape
-from corelib.validation import positive_int
+from corelib.validation import MAX_SIZE, positive_int
 
 __all__ = ["Rescaling", "Resizing", "Normalization"]
 
@@ -127,8 +127,8 @@ class Resizing(Layer):
                  data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         where = f"Resizing '{self.name}'"
-        self.height = positive_int(height, "height", where)
-        self.width = positive_int(width, "width", where)
+        self.height = positive_int(height, "height", where, maximum=MAX_SIZE)
+        self.width = positive_int(width, "width", where, maximum=MAX_SIZE)
         if interpolation not in smp.INTERPOLATIONS:
             raise ConfigError(f"{where}: interpolation must be 'bilinear' or 'nearest' (Keras's 'bicubic' and "
                               f"'lanczos' are not available). Received: interpolation={interpolation!r}")
@@ -149,7 +149,7 @@ class Resizing(Layer):
         layout = "(batch, channels, rows, cols)" if first else "(batch, rows, cols, channels)"
         shape = list(check_rank(self, input_shape, 4, layout))
         shape[2 if first else 1], shape[3 if first else 2] = self.height, self.width
-        return tuple(shape)
+        return check_output_size(self, shape)
 
     def _windows(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """(start, size) of the window read on each axis (see `_sampling.resize_matrix`)."""
@@ -261,6 +261,9 @@ class Normalization(Layer):
             raise ShapeError(f"Normalization '{self.name}' has axis={self.axis}, but axis {bad[0]} is not a non-batch "
                              f"axis of the input; received shape {shape} (use axis=None for one mean and variance)")
         keep = tuple(sorted(a % ndim for a in self.axis))
+        if len(set(keep)) != len(keep):  # (-1, -1), or (2, -1) of a rank-3 input
+            raise ShapeError(f"Normalization '{self.name}' has axis={self.axis}, which names an axis of the input "
+                             f"twice; received shape {shape}")
         if any(shape[a] is None for a in keep):
             raise ShapeError(f"Normalization '{self.name}' needs the axes {keep} of its input to be known; "
                              f"received shape {shape}")

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from corelib.builtin.layers._common import check_rank
+from corelib.builtin.layers._common import check_output_size, check_rank
 from corelib.layers.base import Layer, Shape
-from corelib.validation import positive_int
+from corelib.validation import MAX_SIZE, positive_int
 
 __all__ = ["RepeatVector"]
 
@@ -17,7 +17,7 @@ class RepeatVector(Layer):
     """Repeats the input n times along a new time axis (e.g. to feed a decoder RNN).
 
     Args:
-        n: number of repetitions (a positive int).
+        n: number of repetitions (a positive int, at most 2**31 - 1; one sample's output must fit in memory).
         **kwargs: name, input_shape, dtype, trainable (see `Layer`).
 
     Input shape:
@@ -29,11 +29,11 @@ class RepeatVector(Layer):
 
     def __init__(self, n: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.n = positive_int(n, "n", f"RepeatVector '{self.name}'")
+        self.n = positive_int(n, "n", f"RepeatVector '{self.name}'", maximum=MAX_SIZE)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_rank(self, input_shape, 2, "(batch, features)")
-        return (input_shape[0], self.n, input_shape[1])
+        return check_output_size(self, (input_shape[0], self.n, input_shape[1]))
 
     def forward(self, x: np.ndarray, training: bool = False):
         y = np.repeat(x[:, None, :], self.n, axis=1)

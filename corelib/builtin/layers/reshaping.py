@@ -9,6 +9,7 @@ import numpy as np
 
 from corelib.errors import ConfigError, ShapeError
 from corelib.layers.base import Layer
+from corelib.validation import MAX_SIZE
 
 __all__ = ["Flatten", "Reshape"]
 
@@ -82,12 +83,16 @@ class Reshape(Layer):
     def __init__(self, target_shape: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         try:
+            if isinstance(target_shape, (str, bytes)) or any(isinstance(d, (str, bytes, bool)) for d in target_shape):
+                raise TypeError("a string is not a shape")
             target = tuple(int(d) for d in target_shape)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             target = None
-        if target is None or any(d == 0 or d < -1 for d in target) or target.count(-1) > 1:
+        if (target is None or any(d == 0 or d < -1 or d > MAX_SIZE for d in target)
+                or target.count(-1) > 1):
             raise ConfigError(
-                f"Reshape '{self.name}': target_shape must be a tuple of positive ints with at most one -1. "
+                f"Reshape '{self.name}': target_shape must be a tuple of positive ints (at most {MAX_SIZE}) "
+                f"with at most one -1. "
                 f"Received: target_shape={target_shape!r}"
             )
         self.target_shape = target
@@ -119,6 +124,8 @@ class Reshape(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False):
         shape = x.shape
+        if self.input_shape is None or None in self.input_shape[1:]:  # built for any size: check this one
+            self.compute_output_shape((None,) + shape[1:])
         y = x.reshape((shape[0],) + self.target_shape)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from corelib.builtin.layers import _spatial as sp
-from corelib.builtin.layers._common import check_rank
+from corelib.builtin.layers._common import check_output_size, check_rank
 from corelib.layers.workspace import Workspaces
 from corelib.errors import ConfigError
 from corelib.layers.base import Layer, Shape
@@ -67,7 +67,7 @@ class UpSampling2D(Layer):
         shape = list(check_rank(self, input_shape, 4, layout))
         for ax, f in zip((2, 3) if first else (1, 2), self.size):
             shape[ax] = None if shape[ax] is None else shape[ax] * f
-        return tuple(shape)
+        return check_output_size(self, shape)
 
     def forward(self, x: np.ndarray, training: bool = False):
         dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(self.dtype)
