@@ -6,6 +6,9 @@ digits, iris, wine, breast_cancer and diabetes.
 
     from corelib import datasets
     (x_train, y_train), (x_test, y_test) = datasets.load_data("digits")
+
+Keras's spelling works for every registered data set too:
+``datasets.mnist.load_data()`` is ``datasets.load_data("mnist")``.
 """
 
 from __future__ import annotations
@@ -79,3 +82,35 @@ def _arrays(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): np.asarray(v) for k, v in value.items()}
     return np.asarray(value)
+
+
+class DataSetModule:
+    """What ``datasets.<name>`` is: Keras's ``keras.datasets.<name>`` module, for a registered data set.
+
+    ``load_data(**kwargs)`` is ``datasets.load_data(name, **kwargs)``; other
+    attributes are the loader's own (``datasets.imdb.get_word_index``).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def load_data(self, **kwargs: Any) -> Split:
+        """Load the data set (see `load_data`)."""
+        return load_data(self.name, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        loader = get(self.name)
+        try:
+            return getattr(loader, attr)
+        except AttributeError:
+            raise AttributeError(f"Data set {self.name!r} has no attribute {attr!r}") from None
+
+    def __repr__(self) -> str:
+        return f"<data set {self.name!r}: {describe(self.name)}>"
+
+
+def __getattr__(name: str) -> DataSetModule:
+    _view.module_getattr(KIND, __name__, name)  # AttributeError (UnknownComponentError) for a name not registered
+    return DataSetModule(name)

@@ -1,4 +1,6 @@
-"""Shared fixtures: every test starts from the same seed, float32 and fresh layer names."""
+"""Shared fixtures: every test starts from the same seed, float32 and fresh layer names; `keras`, the oracle."""
+
+import os
 
 import numpy as np
 import pytest
@@ -32,3 +34,22 @@ def blobs():
     y = rng.integers(0, 3, size=240)
     x = (centers[y] + 0.5 * rng.standard_normal((240, 4))).astype(np.float32)
     return x, y
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on its torch backend, the oracle of the Keras comparison tests (skipped when either
+    is not installed, or when Keras was imported earlier with another backend)."""
+    pytest.importorskip("torch")
+    previous = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = "torch"
+    try:
+        keras = pytest.importorskip("keras")
+    finally:  # Keras reads the variable once, at import
+        if previous is None:
+            del os.environ["KERAS_BACKEND"]
+        else:
+            os.environ["KERAS_BACKEND"] = previous
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras was already imported with the {keras.backend.backend()} backend")
+    return keras

@@ -22,7 +22,6 @@ tests/test_model_file_safety.py checks is absent when the suite is collected.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 import pytest
@@ -39,24 +38,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keras():
-    """Keras 3 on its torch backend (skipped when either is not installed)."""
-    pytest.importorskip("torch")
-    previous = os.environ.get("KERAS_BACKEND")
-    os.environ["KERAS_BACKEND"] = "torch"
-    try:
-        keras = pytest.importorskip("keras")
-    finally:  # Keras reads the variable once, at import
-        if previous is None:
-            del os.environ["KERAS_BACKEND"]
-        else:
-            os.environ["KERAS_BACKEND"] = previous
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"Keras was already imported with the {keras.backend.backend()} backend")
-    return keras
 
 
 @contextlib.contextmanager
