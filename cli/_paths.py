@@ -4,7 +4,8 @@ Every `dl` command that writes a file states its inputs and outputs here,
 and the rules hold for all of them:
 
 - an output is never one of the command's inputs (the same path, a symbolic
-  link to it or a hard link of it), nor another of its outputs;
+  link to it or a hard link of it), nor inside a folder it reads (a folder of
+  images), nor another of its outputs;
 - no output lies in the checkpoint folder of `dl train` (the run writes,
   locks and removes what is there), and no input is a file the checkpoint
   would overwrite;
@@ -104,6 +105,9 @@ def check_paths(inputs: Sequence[tuple[str, Path | None]], outputs: Sequence[Out
             if same_file(out.path, path):
                 raise ConfigError(f"{out.flag} {out.path} is the same file as {flag} {path}; dl never writes over "
                                   "a file it reads: give another path")
+            if path.is_dir() and inside(out.path, path):
+                raise ConfigError(f"{out.flag} {out.path} is inside {flag} {path}, a folder the command reads; dl "
+                                  "never writes among its inputs: give another path")
         if checkpoint_dir is not None and inside(out.path, checkpoint_dir[1]):
             raise ConfigError(f"{out.flag} {out.path} is inside the checkpoint folder {checkpoint_dir[1]} "
                               f"({checkpoint_dir[0]}), whose files the run writes and deletes: write it elsewhere")
@@ -113,6 +117,9 @@ def check_paths(inputs: Sequence[tuple[str, Path | None]], outputs: Sequence[Out
                 raise ConfigError(f"{a.flag} {a.path} and {b.flag} {b.path} are the same file: give each output "
                                   "its own path")
     for flag, path in reads:
+        if checkpoint_dir is not None and path.is_dir() and inside(checkpoint_dir[1], path):
+            raise ConfigError(f"the checkpoint folder {checkpoint_dir[1]} ({checkpoint_dir[0]}) is inside {flag} "
+                              f"{path}, a folder the command reads: give another --checkpoint-dir")
         for written in checkpoint_files:
             if same_file(path, written):
                 raise ConfigError(f"{flag} {path} is a file the run writes in its checkpoint folder "

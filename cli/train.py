@@ -26,7 +26,8 @@ class _Frequency(click.ParamType):
 
 @click.command("train", short_help="Train the model in a spec file and save it.")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--data", metavar="NAME|FILE", help="A data set name or a .npz/.npy/.csv file (overrides training.data).")
+@click.option("--data", metavar="NAME|FILE", help="A data set name, a .npz/.npy/.csv file, a folder of images (one "
+              "sub-folder per class) or a glob of .npz shards (overrides training.data).")
 @click.option("--target", metavar="COLUMN", help="The target column of a .csv data file (default: the last).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Overrides training.epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Overrides training.batch_size.")
@@ -49,13 +50,16 @@ class _Frequency(click.ParamType):
               help="Write each epoch's loss and metrics to this CSV file.")
 @click.option("--plot", "plot_path", metavar="PNG", type=click.Path(dir_okay=False, path_type=Path),
               help="Draw the loss and metric curves, training against validation (needs matplotlib).")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Threads loading batches ahead of the training step, for data read batch by batch (a folder "
+                   "of images, shards, a large .csv); no effect on data held in memory.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary or progress; print only the final metrics.")
 @click.pass_context
 def train_command(ctx: click.Context, spec_path: Path, data: str | None, target: str | None, epochs: int | None,
                   batch_size: int | None, optimizer: str | None, learning_rate: float | None, loss: str | None,
                   metrics: tuple[str, ...], validation_split: float | None, seed: int | None, output: Path | None,
                   checkpoint_dir: Path | None, checkpoint_freq: str | int | None, resume: bool,
-                  log_path: Path | None, plot_path: Path | None, quiet: bool) -> None:
+                  log_path: Path | None, plot_path: Path | None, workers: int, quiet: bool) -> None:
     """Train the model described by SPEC (YAML or JSON) and save it.
 
     With a data set, trains on its train split and reports the test split's
@@ -87,7 +91,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
            batch_size: int | None, optimizer: str | None, learning_rate: float | None, loss: str | None,
            metrics: tuple[str, ...], validation_split: float | None, seed: int | None, output: Path | None,
            checkpoint_dir: Path | None, checkpoint_freq: str | int | None, resume: bool,
-           log_path: Path | None, plot_path: Path | None, quiet: bool) -> int:
+           log_path: Path | None, plot_path: Path | None, workers: int, quiet: bool) -> int:
     """The command's work; returns the exit code. Only the chief (rank 0 of a distributed run;
     always, in one process) prints and writes files."""
     import corelib
@@ -118,7 +122,7 @@ def _train(chief: bool, spec_path: Path, data: str | None, target: str | None, e
                            resume=resume, say=say, warn=lambda text: echo(text, err=True)) as run:
         if t.seed is not None:
             corelib.set_seed(t.seed)
-        return _run(chief, run, spec, spec_path, destination, log_path, plot_path, quiet)
+        return _run(chief, run, spec, spec_path, destination, log_path, plot_path, quiet, workers)
 
 
 def _check_train_paths(spec_path: Path, t, destination: Path, backup_dir: Path, output: Path | None,
@@ -138,41 +142,73 @@ def _check_train_paths(spec_path: Path, t, destination: Path, backup_dir: Path, 
     outputs = [Output(model_flag, destination),
                Output("--log", log_path, in_place=True) if log_path is not None else None,
                Output("--plot", plot_path) if plot_path is not None else None]
-    data_input = ("--data", Path(data)) if data is not None and data_path is not None else ("training.data", data_path)
+    data_flag = "--data" if data is not None and data_path is not None else "training.data"
+    data_inputs = _data_inputs(data_flag, Path(data) if data_flag == "--data" else data_path, outputs)
     folder = ("--checkpoint-dir" if checkpoint_dir is not None else "the default, next to the model", backup_dir)
-    check_paths([("SPEC", spec_path), data_input], outputs, folder,
+    check_paths([("SPEC", spec_path), *data_inputs], outputs, folder,
                 [backup_dir / CHECKPOINT_FILE, backup_dir / LOCK_FILE])
     return outputs
 
 
+def _data_inputs(flag: str, data_path: Path | None, outputs: list[Output | None]) -> list[tuple[str, Path | None]]:
+    """The files (or the folder) the data comes from, as check_paths takes inputs: each shard a glob
+    matches (an output the glob would match is refused too: a later run would read it as a shard)."""
+    from corelib.errors import ConfigError
+    from corelib.spec.shards import has_magic, shard_paths
+
+    if data_path is None or not has_magic(str(data_path)):
+        return [(flag, data_path)]
+    import fnmatch
+
+    pattern = os.path.normpath(os.path.abspath(data_path))
+    for out in outputs:
+        if out is not None and fnmatch.fnmatch(os.path.normpath(os.path.abspath(out.path)), pattern):
+            raise ConfigError(f"{out.flag} {out.path} matches {flag} {data_path}: a later run would read it as a "
+                              "shard; give another path")
+    return [(f"{flag} (matching {data_path})", shard) for shard in shard_paths(data_path)]
+
+
 def _run(chief: bool, run, spec, spec_path: Path, destination: Path, log_path: Path | None,
-         plot_path: Path | None, quiet: bool) -> int:
+         plot_path: Path | None, quiet: bool, workers: int = 1) -> int:
     """Load the data, build, train and save, with `run` holding the checkpoint folder."""
     from corelib import callbacks as dl_callbacks
     from corelib import spec as specs
     from corelib.errors import ConfigError
+    from corelib.spec import streamed as streaming
     from corelib.trainers.resumable import final_logs
 
     t = spec.training
-    dataset = specs.load_training_data(spec)
-    sample_shape = None if spec.graph is not None or isinstance(dataset.x, dict) else tuple(dataset.x.shape[1:])
+    streamed = streaming.open_streamed(t.data) if streaming.is_streamed(t.data) else None
+    if streamed is None:
+        dataset = specs.load_training_data(spec)
+        sample_shape = None if spec.graph is not None or isinstance(dataset.x, dict) else tuple(dataset.x.shape[1:])
+    else:  # read batch by batch: a folder of images, .npz shards, a large .csv
+        sample_shape = None if spec.graph is not None else streamed.sample_shape
     model = specs.build_model(spec, input_shape=sample_shape)  # built inside the machine's memory limit
     specs.compile_model(model, spec)
-    x, y = specs.prepare_arrays(model, spec, dataset.x, dataset.y, source=dataset.source)
-    x_test, y_test = (None, None) if dataset.x_test is None else \
-        specs.prepare_arrays(model, spec, dataset.x_test, dataset.y_test, source=f"{dataset.source}, test split")
+    x_test = y_test = None
+    if streamed is None:
+        x, y = specs.prepare_arrays(model, spec, dataset.x, dataset.y, source=dataset.source)
+        if dataset.x_test is not None:
+            x_test, y_test = specs.prepare_arrays(model, spec, dataset.x_test, dataset.y_test,
+                                                  source=f"{dataset.source}, test split")
+        source, size = dataset.source, f"{sample_count(dataset.x)} samples"
+        data = {"x": x, "y": y, "batch_size": t.batch_size, "validation_split": t.validation_split,
+                "shuffle": t.shuffle}
+    else:
+        batches, val_batches = streamed.batches(model, spec, workers)
+        source, size = streamed.source, f"{len(batches)} batches per epoch"
+        data = {"x": batches, "validation_data": val_batches, "shuffle": t.shuffle and streamed.fit_shuffle}
 
     callbacks = [dl_callbacks.CSVLogger(log_path)] if log_path is not None else []
     if not quiet and chief:
         model.summary(print_fn=echo)
-        echo(f"Training on {dataset.source}: {sample_count(dataset.x)} samples, {t.epochs} epoch(s), "
-             f"batch size {t.batch_size}")
+        echo(f"Training on {source}: {size}, {t.epochs} epoch(s), batch size {t.batch_size}")
     verbose = 0 if quiet or not chief else (1 if sys.stdout.isatty() else 2)
     if verbose:  # fit's own display, with names from the spec made printable
         callbacks.append(progress_display(verbose))
     try:
-        run.fit(model, x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
-                shuffle=t.shuffle, verbose=0, callbacks=callbacks)
+        run.fit(model, epochs=t.epochs, verbose=0, callbacks=callbacks, **data)
     except OSError as exc:  # the log could not be written (disk full...): say which file, and what is kept
         if exc.errno not in FILE_SYSTEM_ERRORS:
             raise

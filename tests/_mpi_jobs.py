@@ -4,6 +4,7 @@ same models and data built in-process for the single-process reference.
     mpiexec -n 2 python tests/_mpi_jobs.py train OUT_DIR
     mpiexec -n 2 python tests/_mpi_jobs.py fault raise|exit|early OUT_DIR
     mpiexec -n 2 python tests/_mpi_jobs.py checkpoint BACKUP_DIR OUT_DIR [kill]
+    mpiexec -n 2 python tests/_mpi_jobs.py stream OUT_DIR
     mpiexec -n 2 python tests/_mpi_jobs.py dl train SPEC ...
 
 The launched processes find dl-mpi installed, or else register it from the
@@ -164,6 +165,52 @@ def job_checkpoint(backup_dir: str, out_dir: str, kill: bool) -> None:
         np.savez(os.path.join(out_dir, "resumed.npz"), **{f"w{i}": p.value for i, p in enumerate(model.weights)})
 
 
+class Rows(corelib.utils.PyDataset):
+    """The mlp data in batches of `size` rows, in order; records the batches it loads."""
+
+    def __init__(self, size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.x, self.y = data("mlp")
+        self.size, self.loaded = size, []
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, i: int):
+        self.loaded.append(i)
+        return self.x[i * self.size:(i + 1) * self.size], self.y[i * self.size:(i + 1) * self.size]
+
+
+def stream_results(source, dtype: str = "float64") -> dict:
+    """Train on a stream of batches (no validation split: the stream carries its own batches)."""
+    model = build("mlp", dtype)
+    history = model.fit(source, epochs=EPOCHS, verbose=0, shuffle=False)
+    out = {f"w{i}": p.value for i, p in enumerate(model.weights)}
+    out.update({f"h_{k}": np.array(v) for k, v in history.history.items()})
+    return out
+
+
+def job_stream(out_dir: str) -> None:
+    """Each rank reads only its own batches of a PyDataset (and keeps only its own of a generator)."""
+    strategy = distribute.get_strategy()
+    rows = Rows(BATCH, workers=2)
+    out = stream_results(rows)
+    out["loaded"] = np.array(rows.loaded)
+    np.savez(os.path.join(out_dir, f"pydataset-rank{strategy.rank}.npz"), **out)
+    np.savez(os.path.join(out_dir, f"iterable-rank{strategy.rank}.npz"), **stream_results(Passes(BATCH)))
+
+
+class Passes:
+    """The mlp data as an iterable of batches of `size` rows: a new pass at each iter()."""
+
+    def __init__(self, size: int) -> None:
+        self.x, self.y = data("mlp")
+        self.size = size
+
+    def __iter__(self):
+        return ((self.x[i:i + self.size], self.y[i:i + self.size]) for i in range(0, len(self.x), self.size))
+
+
 def use_plugin_from_source_if_not_installed() -> None:
     import importlib.metadata
 
@@ -188,6 +235,8 @@ if __name__ == "__main__":
         job_train(*args)
     elif job == "fault":
         job_fault(*args)
+    elif job == "stream":
+        job_stream(*args)
     elif job == "checkpoint":
         job_checkpoint(args[0], args[1], kill=args[2:] == ["kill"])
     else:

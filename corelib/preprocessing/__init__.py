@@ -1,9 +1,16 @@
-"""Keras's `keras.preprocessing` paths: `corelib.preprocessing.sequence.pad_sequences`.
+"""Keras's `keras.preprocessing` paths: `preprocessing.sequence.pad_sequences`, `preprocessing.image.load_img`
+(and `img_to_array`, `array_to_img`, `save_img`, `smart_resize`), `preprocessing.image_dataset_from_directory`,
+`preprocessing.timeseries_dataset_from_array`.
 
-The functions live in `corelib.utils` (as in Keras 3, where `keras.utils` is
-their home); this package gives them their older Keras paths too.
+They live in this package's modules (`sequence`, `image`, `image_dataset`,
+`timeseries`, `dataset_utils`); `corelib.utils` re-exports them under Keras's
+`keras.utils` names.
 """
 
-from corelib.preprocessing import sequence
+from corelib.preprocessing import image, sequence
+from corelib.preprocessing.dataset_utils import split_dataset
+from corelib.preprocessing.image_dataset import ImageBatches, image_dataset_from_directory
+from corelib.preprocessing.timeseries import TimeseriesBatches, timeseries_dataset_from_array
 
-__all__ = ["sequence"]
+__all__ = ["sequence", "image", "image_dataset_from_directory", "timeseries_dataset_from_array", "split_dataset",
+           "ImageBatches", "TimeseriesBatches"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,7 +52,8 @@ class TrainState:
 
     Attributes:
         epoch, step: the next step to run (step 0: the epoch has not started).
-        steps, samples, batch_size: the run's shape, checked on resume.
+        steps, samples, batch_size: the run's shape, checked on resume (0 where a stream of
+            batches does not tell).
         epoch_rng: dl's random state before the shuffle of `epoch`'s pass over the data (the
             start of `epoch`, unless steps_per_epoch splits a pass over several epochs).
         rng: dl's random state at the checkpoint.
@@ -78,15 +79,17 @@ class TrainState:
     history: dict = field(default_factory=dict)
     run_id: str | None = None
 
-    def enter_epoch(self, model: Any, n: int, shuffle: bool, starts_pass: bool = True) -> tuple[np.ndarray | None, int]:
+    def enter_epoch(self, model: Any, n: int, shuffle: bool, starts_pass: bool = True,
+                    draw: Callable[[], Any] | None = None) -> tuple[Any, int]:
         """Called by fit at the start of the resumed epoch: sets dl's random state and the
         model's running sums as they were, and returns (shuffle order, steps to skip).
 
         `starts_pass`: the epoch starts a pass over the data (draws its shuffle); when it
         does not (steps_per_epoch splits a pass over several epochs), `epoch_rng` is the
-        state before that pass's shuffle, drawn again here."""
+        state before that pass's shuffle, drawn again here. `draw`: what draws the shuffle
+        instead of a permutation of `n` (a stream starting its pass); its result is returned."""
         config.set_rng_state(self.epoch_rng)
-        order = config.rng().permutation(n) if shuffle else None
+        order = draw() if draw is not None else config.rng().permutation(n) if shuffle else None
         if self.step or not starts_pass:  # at a pass's step 0 the checkpoint's state is before the shuffle
             config.set_rng_state(self.rng)
         if self.loss_sums is not None and model.compiled_loss is not None:
@@ -97,7 +100,7 @@ class TrainState:
     def check_fits(self, params: dict, path: str) -> None:
         """Refuse to resume a run of another shape (other data or batch size)."""
         mine = (self.samples, self.batch_size, self.steps)
-        theirs = (params.get("samples"), params.get("batch_size"), params.get("steps"))
+        theirs = tuple(params.get(key) or 0 for key in ("samples", "batch_size", "steps"))
         if mine != theirs:
             raise ConfigError(
                 f"{path}: the checkpoint was written for {self.samples} training samples in batches of "
@@ -128,8 +131,8 @@ def capture_state(model: Any, epoch: int, step: int, params: dict, history: dict
     running = model.compiled_loss.running_state() if mid_epoch and model.compiled_loss is not None else {}
     lr = getattr(model.optimizer, "learning_rate", None)
     return TrainState(
-        epoch=int(epoch), step=int(step), steps=int(params.get("steps", 0)), samples=int(params.get("samples", 0)),
-        batch_size=int(params.get("batch_size", 0)),
+        epoch=int(epoch), step=int(step), steps=int(params.get("steps") or 0), samples=int(params.get("samples") or 0),
+        batch_size=int(params.get("batch_size") or 0),  # 0: not known ahead (a stream of batches)
         epoch_rng=model.epoch_rng_state if mid_pass else now, rng=now,
         layer_rngs=layer_rng_states(model),
         loss_sums=running.get("loss_sums"), metric_states=running.get("metric_states"),

@@ -7,6 +7,7 @@ import csv
 import os
 import warnings
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -14,19 +15,38 @@ from corelib import config
 from corelib.errors import DataError, one_line
 from corelib.spec.data_checks import as_inputs, check_file, fits_floatx
 
-__all__ = ["load_csv"]
+__all__ = ["load_csv", "check_header", "first_bad_row", "is_number", "MAX_EXACT_INTEGER"]
 
 # A .csv is parsed as float64, which holds integers exactly up to 2**53: an integral target
 # column beyond that would become labels other than the ones written (or wrap past 2**63).
 MAX_EXACT_INTEGER = 2**53
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def check_header(path: Path, header: list[str], target: str | None, need_y: bool = True) -> int | None:
+    """The target column of a header row (None: inputs only), after refusing an empty or numeric
+    header, too few or duplicate columns and an unknown `target`."""
+    if not header or header == [""]:
+        raise DataError(f"{path}: the first line is empty; expected a header row of column names")
+    if all(is_number(h) for h in header):
+        raise DataError(f"{path}: the first row {header[:5]} is numbers; expected a header row of column names")
+    if len(header) < (2 if need_y or target is not None else 1):
+        raise DataError(f"{path}: has only the column {header[0]!r}; expected feature columns and a target column")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(f"{path}: duplicate column name(s) {dupes}")
+    if target is None:
+        return len(header) - 1 if need_y else None
+    if target in header:
+        return header.index(target)
+    raise DataError(f"{path}: no column {target!r}; the columns are {header}")
 
 
 def load_csv(path: str | os.PathLike, target: str | None = None,
@@ -57,21 +77,7 @@ def load_csv(path: str | os.PathLike, target: str | None = None,
         # The data is read from line 2 on: a header running on past line 1 would be read again as data.
         raise DataError(f"{path}: the header row runs from line 1 to line {reader.line_num}: a quote opened in it "
                         "is not closed on line 1; column names must fit on the first line")
-    if not header or header == [""]:
-        raise DataError(f"{path}: the first line is empty; expected a header row of column names")
-    if all(_is_number(h) for h in header):
-        raise DataError(f"{path}: the first row {header[:5]} is numbers; expected a header row of column names")
-    if len(header) < (2 if need_y or target is not None else 1):
-        raise DataError(f"{path}: has only the column {header[0]!r}; expected feature columns and a target column")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise DataError(f"{path}: duplicate column name(s) {dupes}")
-    if target is None:
-        col = len(header) - 1 if need_y else None
-    elif target in header:
-        col = header.index(target)
-    else:
-        raise DataError(f"{path}: no column {target!r}; the columns are {header}")
+    col = check_header(path, header, target, need_y)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
@@ -134,22 +140,27 @@ def _diagnose_csv(path: Path, header: list[str]) -> str:
         reader = csv.reader(f)
         try:
             next(reader, None)
-            for row in reader:
-                line = reader.line_num
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                if row[0].lstrip().startswith("#"):
-                    return (f"{path}: line {line} starts with '#'; a .csv for dl has no comment lines "
-                            "(as pandas reads it by default): remove the line")
-                if len(row) != len(header):
-                    return f"{path}: line {line} has {len(row)} values but the header names {len(header)} columns"
-                for name, cell in zip(header, row):
-                    if not _is_number(cell.strip()):
-                        shown = repr(cell.strip()) if cell.strip() else "an empty cell"
-                        return (f"{path}: line {line}, column {name!r}: {shown} is not a number; "
-                                "all columns must be numeric")
+            found = first_bad_row(path, ((reader.line_num, row) for row in reader), header)
         except UnicodeDecodeError:
             return str(_not_utf8(path))
         except csv.Error as exc:
             return f"{path}: line {reader.line_num + 1}: {one_line(exc)}"
-    return f"{path}: could not be read as a numeric .csv file"
+    return found or f"{path}: could not be read as a numeric .csv file"
+
+
+def first_bad_row(path: Path, rows: Iterable[tuple[int, list[str]]], header: list[str]) -> str | None:
+    """The error line for the first of (line number, cells) `rows` that is not a row of numbers
+    under `header` (a '#' comment, a wrong number of values, a cell that is not a number)."""
+    for line, row in rows:
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if row[0].lstrip().startswith("#"):
+            return (f"{path}: line {line} starts with '#'; a .csv for dl has no comment lines "
+                    "(as pandas reads it by default): remove the line")
+        if len(row) != len(header):
+            return f"{path}: line {line} has {len(row)} values but the header names {len(header)} columns"
+        for name, cell in zip(header, row):
+            if not is_number(cell.strip()):
+                shown = repr(cell.strip()) if cell.strip() else "an empty cell"
+                return f"{path}: line {line}, column {name!r}: {shown} is not a number; all columns must be numeric"
+    return None

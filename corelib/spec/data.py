@@ -61,6 +61,9 @@ def load_data(data: dict, source: str, field: str = "training.data", need_y: boo
     from corelib.spec import files as data_files
 
     path = data["path"]
+    if _is_folder_or_glob(path):
+        raise DataError(f"{path}: a folder of images or a glob of shards is read batch by batch, by `dl train` "
+                        "only; give a .npz, .npy or .csv file")
     x, y = data_files.load(path, target=data.get("target"))
     if y is None and need_y:
         raise DataError(
@@ -68,6 +71,15 @@ def load_data(data: dict, source: str, field: str = "training.data", need_y: boo
             "or a .csv with a target column"
         )
     return TrainingData(x, y, None, None, str(path))
+
+
+def _is_folder_or_glob(path: Any) -> bool:
+    import glob
+
+    try:
+        return glob.has_magic(str(path)) or path.is_dir()
+    except OSError:
+        return False
 
 
 def data_argument(value: str, target: str | None = None, flag: str = "--data") -> dict:

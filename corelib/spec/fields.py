@@ -173,30 +173,42 @@ def data_field(value: Any, field: str, source: str, base_dir: Path) -> dict:
     from corelib.spec.files import SUFFIXES
 
     if isinstance(value, str) and value.strip():
-        if Path(value).suffix.lower() in SUFFIXES or _is_file(base_dir / value, value, field, source):
+        # a file, a glob of .npz shards, or a folder of images (one sub-folder per class): corelib.spec.streamed
+        if Path(value).suffix.lower() in SUFFIXES or _has_magic(value) \
+                or _is_file(base_dir / value, value, field, source, folder=True):
             return {"path": base_dir / value, "target": None}
         return {"dataset": value, "options": {}}
     if isinstance(value, dict):
         if "path" in value:
-            unknown_keys(source, field, value, ("path", "target"))
+            unknown_keys(source, field, value, ("path", "target", "streaming"))
             path = text(value["path"], f"{field}.path", source)
             target = value.get("target")
             if target is not None:
                 target = text(target, f"{field}.target", source)
-            return {"path": base_dir / path, "target": target}
+            data = {"path": base_dir / path, "target": target}
+            if value.get("streaming") is not None:
+                data["streaming"] = boolean(value["streaming"], f"{field}.streaming", source)
+            return data
         if "name" in value:
             name = text(value["name"], f"{field}.name", source)
             return {"dataset": name, "options": {k: v for k, v in value.items() if k != "name"}}
     raise fail(
-        source, field, "a data set name, a .npz/.npy/.csv path, {name: digits, ...} or {path: file.csv, target: y}", value
+        source, field, "a data set name, a .npz/.npy/.csv path, a folder of images, a glob of .npz shards, "
+        "{name: digits, ...} or {path: file.csv, target: y}", value
     )
 
 
-def _is_file(path: Path, value: str, field: str, source: str) -> bool:
-    """Whether `path` is a file; a name the OS refuses to look up (too long, a loop of links) is a
-    SpecError naming the field, not an OSError."""
+def _has_magic(value: str) -> bool:
+    import glob
+
+    return glob.has_magic(value)
+
+
+def _is_file(path: Path, value: str, field: str, source: str, folder: bool = False) -> bool:
+    """Whether `path` is a file (or, with `folder`, a folder); a name the OS refuses to look up (too
+    long, a loop of links) is a SpecError naming the field, not an OSError."""
     try:
-        return path.is_file()
+        return path.is_file() or (folder and path.is_dir())
     except OSError as exc:
         raise SpecError(f"{source}: {field} cannot be looked up as a file ({exc.strerror or exc}): "
                         f"{short_repr(value)}") from None

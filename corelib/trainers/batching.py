@@ -8,6 +8,8 @@ dtype and a known sample count.
 from __future__ import annotations
 
 import math
+import mmap
+import os
 
 from typing import Any, Iterator
 
@@ -15,13 +17,18 @@ import numpy as np
 
 from corelib.errors import DataError, ShapeError
 
-__all__ = ["as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "batch_indices", "split_validation"]
+__all__ = ["MappedRows", "rows", "as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "batch_indices", "split_validation"]
 
 
 def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:
-    """`x` as a numeric array of `dtype` with at least one sample axis."""
+    """`x` as a numeric array of `dtype` with at least one sample axis (a memory-mapped array
+    as `MappedRows`, read batch by batch)."""
     if x is None:
         raise DataError(f"{where} is required. Received: {where}=None")
+    if isinstance(x, MappedRows):
+        return MappedRows(x.source, dtype, where)
+    if isinstance(x, np.memmap) and x.ndim:
+        return MappedRows(x, dtype, where)
     arr = _numeric(x, where)
     if arr.ndim == 0:
         raise DataError(f"{where} must have a batch axis; received a scalar")
@@ -195,3 +202,88 @@ def class_weights(y: np.ndarray, class_weight: dict, sparse: bool, dtype: str) -
     for cls, weight in class_weight.items():
         table[int(cls)] = weight
     return table[labels]
+
+
+def rows(a: Any, idx: Any) -> np.ndarray:
+    """Rows `idx` (a slice or an index array) of an input, read now when it is `MappedRows`."""
+    return a.read(idx) if isinstance(a, MappedRows) else a[idx]
+
+
+class MappedRows:
+    """A memory-mapped input (``np.load(path, mmap_mode="r")``) that training reads batch by batch:
+    each batch's rows are read from the file with positioned reads (a shuffled batch's indices
+    sorted, so the file is read in order), converted to the model's dtype and checked. The
+    mapping itself is never touched, so the process's resident size stays about one batch,
+    whatever the file's size (the OS's page cache is not the process's memory).
+
+    Slicing with a slice (``x[:n]``, validation_split) gives another MappedRows, not data. An
+    array the file reader cannot locate (not C-contiguous) is read through the mapping.
+    """
+
+    def __init__(self, source: np.memmap, dtype: str | None, where: str) -> None:
+        if source.dtype.kind not in "biuf":
+            raise DataError(f"{where} must be numeric; received a memory-mapped array of dtype {source.dtype}")
+        self.source, self.where = source, where
+        if dtype is None:
+            dtype = "int64" if source.dtype.kind in "iub" else source.dtype
+        self.dtype = np.dtype(dtype)
+        self.shape = source.shape
+        self.ndim = source.ndim
+        self._row_bytes = source.dtype.itemsize * int(np.prod(source.shape[1:], dtype=np.int64))
+        self._position = _file_position(source)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, part: slice) -> "MappedRows":
+        if not isinstance(part, slice):
+            raise TypeError("MappedRows takes a slice for a view; read rows with read()")
+        return MappedRows(self.source[part], self.dtype, self.where)
+
+    def read(self, idx: Any) -> np.ndarray:
+        """Rows `idx` (a slice or index array), converted and checked, as an array in memory."""
+        picked = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, dtype=np.int64)
+        if self._position is None:
+            raw = np.asarray(self.source[picked])
+        else:
+            raw = self._pread(picked)
+        return as_input_array(raw, self.dtype.name, self.where)
+
+    def _pread(self, picked: np.ndarray) -> np.ndarray:
+        """Read the rows `picked` from the file, in file order, runs of adjacent rows at once."""
+        order = np.argsort(picked, kind="stable")
+        ranks = picked[order]
+        out = np.empty((len(picked),) + self.shape[1:], self.source.dtype)
+        flat = out.reshape(len(picked), -1).view(np.uint8).reshape(len(picked), self._row_bytes)
+        sorted_rows = np.empty_like(flat)
+        path, start = self._position
+        size = self._row_bytes
+        with open(path, "rb", buffering=0) as fh:
+            fd = fh.fileno()
+            i = 0
+            while i < len(ranks):
+                j = i + 1
+                while j < len(ranks) and ranks[j] == ranks[j - 1] + 1:
+                    j += 1
+                view = memoryview(sorted_rows[i:j]).cast("B")
+                done = os.preadv(fd, [view], start + int(ranks[i]) * size)
+                if done != len(view):
+                    raise DataError(f"{self.where}: {path} ended before row {int(ranks[j - 1])} (the file shrank?)")
+                i = j
+        flat[order] = sorted_rows
+        return out
+
+
+def _file_position(source: np.memmap) -> tuple[str, int] | None:
+    """(file, byte position of row 0) of a C-contiguous memory-mapped array, found from where its
+    data lies in the mapping (a view of one, too); None when it cannot be told."""
+    mapping = getattr(source, "_mmap", None)
+    name = getattr(source, "filename", None)
+    if mapping is None or not name or not source.flags.c_contiguous or not hasattr(os, "preadv"):
+        return None
+    try:
+        base = np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    except (TypeError, ValueError):  # a closed mapping
+        return None
+    mapped_from = source.offset - source.offset % mmap.ALLOCATIONGRANULARITY
+    return name, mapped_from + (source.ctypes.data - base)

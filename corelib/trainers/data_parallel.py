@@ -50,7 +50,7 @@ from corelib import config
 from corelib.distribute import Strategy
 from corelib.metrics import MeanMetricWrapper
 from corelib.saving.checkpoints import layer_rng_states, set_layer_rng_states
-from corelib.trainers.batching import batch_slices
+from corelib.trainers.batching import batch_slices, rows as read_rows
 
 __all__ = ["DataParallel"]
 
@@ -230,16 +230,23 @@ class DataParallel:
         return [1.0 if getattr(loss, "reduction", None) == "sum" else rows / n
                 for loss in self.model.compiled_loss.losses]
 
-    def train_step(self, model: Any, xs: list, ys: list, sw: np.ndarray | None) -> list[float]:
+    def train_step(self, model: Any, xs: list, ys: list, sw: np.ndarray | None,
+                   total_rows: int | None = None) -> list[float]:
         """This replica's part of one training step on the global batch (xs, ys, sw): the model's
         `compute_gradients` on this replica's shard, then the sum over the replicas of the
         gradients, each output's loss, the metrics' state change and the stop flags. Leaves the
         global batch's gradient in every parameter's ``.grad`` for the model's `apply_gradients`
-        and returns each output's loss on the global batch."""
+        and returns each output's loss on the global batch.
+
+        With `total_rows`, (xs, ys, sw) is this replica's own part already (a stream's batch,
+        possibly empty) and the global batch is every replica's part, `total_rows` rows in all."""
         strategy, metrics, stats = self.strategy, self._metrics, self._stats
         compiled = model.compiled_loss
-        n = xs[0].shape[0]
-        part = strategy.shard(n)
+        if total_rows is None:
+            n = xs[0].shape[0]
+            part = strategy.shard(n)
+        else:
+            n, part = total_rows, slice(0, xs[0].shape[0])
         rows = part.stop - part.start
         k = len(compiled.losses)
         stats.fill(0.0)
@@ -312,7 +319,7 @@ class DataParallel:
             rows = part.stop - part.start
             yb = y_pred = swb = None
             if rows:
-                xb, yb = [a[part] for a in xs], [a[part] for a in ys]
+                xb, yb = [read_rows(a, part) for a in xs], [a[part] for a in ys]
                 swb = None if sw is None else sw[part]
                 y_pred = model.predict_step(xb)
                 compiled.value(yb, y_pred, swb)

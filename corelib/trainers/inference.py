@@ -7,17 +7,19 @@ the forward pass these use.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
-from corelib.errors import DLError
-from corelib.trainers.batching import batch_slices
+from corelib.errors import DataError, DLError
+from corelib.trainers.batching import batch_slices, rows
 from corelib.callbacks.base import Callback
 from corelib.callbacks.progbar import format_logs
 from corelib.distribute import collective
 from corelib.trainers.arguments import (first_batches, optional_steps, positive_int, resolve_batch_size,
                                         resolve_verbose)
+from corelib.trainers.streams import Stream, is_stream, refuse_stream_arguments, unpack_batch
 
 __all__ = ["InferenceMixin"]
 
@@ -34,7 +36,24 @@ class InferenceMixin:
         compiled = self.compiled_loss
         compiled.reset()
         for idx in batch_slices(xs[0].shape[0], batch_size):
-            self.test_step(([a[idx] for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
+            self.test_step(([rows(a, idx) for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
+        return compiled.logs(prefix)
+
+    def _evaluate_stream(self, stream: Stream, steps: int | None, prefix: str, prepare: Any) -> dict:
+        """Loss and metrics over a fresh pass of `stream` (its first `steps` batches, or all)."""
+        compiled = self.compiled_loss
+        compiled.reset()
+        stream.start_pass()
+        seen = 0
+        for index, raw in stream.batches(steps):
+            self.test_step(prepare(raw, index))
+            seen += 1
+        stream.close_pass()
+        if steps is not None and seen < steps:
+            warnings.warn(f"{'validation_steps' if prefix else 'steps'}={steps}, but x ({stream.what}) ran out of "
+                          f"data after {seen} batches", UserWarning, stacklevel=3)
+        if seen == 0:
+            raise DataError(f"{prefix and 'validation_data, '}{stream.what}, gave no batches to evaluate on")
         return compiled.logs(prefix)
 
     @collective("evaluate")
@@ -50,6 +69,8 @@ class InferenceMixin:
         steps = optional_steps(steps, "steps")
         if batch_size is not None:
             positive_int(batch_size, "batch_size")
+        if is_stream(x):
+            return self._evaluate_source(Stream(x), y, sample_weight, steps, callbacks, verbose, return_dict)
         xs, ys, sw = self._prepare_xy(x, y, sample_weight)
         batch_size = resolve_batch_size(batch_size, steps, xs[0].shape[0])
         keep = first_batches(steps, xs[0].shape[0], batch_size, "steps")
@@ -65,6 +86,20 @@ class InferenceMixin:
             print(f"evaluate - {xs[0].shape[0]} samples - {format_logs(logs)}", file=sys.stdout)
         return self._result(logs, return_dict)
 
+    def _evaluate_source(self, stream: Stream, y: Any, sample_weight: Any, steps: int | None, callbacks: Any,
+                         verbose: Any, return_dict: bool) -> Any:
+        refuse_stream_arguments(stream.what, y=y, sample_weight=sample_weight)
+        cbs = self._callback_list(callbacks, 0, add_history=False)
+        cbs.on_test_begin()
+        replicas = self._replicas()
+        if replicas is not None:
+            replicas.broadcast_weights()  # every replica evaluates every batch: identical results
+        logs = self._evaluate_stream(stream, steps, "", self._batch_preparer())
+        cbs.on_test_end(logs)
+        if resolve_verbose(verbose) and (replicas is None or replicas.strategy.is_chief):
+            print(f"evaluate - {stream.what} - {format_logs(logs)}", file=sys.stdout)
+        return self._result(logs, return_dict)
+
     @collective("predict")
     def predict(self, x: Any, batch_size: int | None = None, verbose: int | str = "auto",
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
@@ -76,6 +111,8 @@ class InferenceMixin:
         steps = optional_steps(steps, "steps")
         if batch_size is not None:
             positive_int(batch_size, "batch_size")
+        if is_stream(x):
+            return self._pack_outputs(self._predict_stream(Stream(x), steps))
         xs = self._prepare_x(x)
         batch_size = resolve_batch_size(batch_size, steps, xs[0].shape[0])
         keep = first_batches(steps, xs[0].shape[0], batch_size, "steps")
@@ -95,12 +132,31 @@ class InferenceMixin:
             return self._empty_outputs(xs)
         outs: list[np.ndarray] | None = None
         for idx in batch_slices(n, batch_size):
-            ys = self.predict_step([a[idx] for a in xs])
+            ys = self.predict_step([rows(a, idx) for a in xs])
             if outs is None:
                 outs = [np.empty((n,) + y.shape[1:], dtype=y.dtype) for y in ys]
             for out, y in zip(outs, ys):
                 out[idx] = y
         return outs
+
+    def _predict_stream(self, stream: Stream, steps: int | None) -> list[np.ndarray]:
+        """The outputs over a pass of `stream` (its first `steps` batches), concatenated; a batch
+        may be x alone or (x, ...) whose targets are ignored."""
+        replicas = self._replicas()
+        if replicas is not None:
+            replicas.broadcast_weights()
+        parts: list[list[np.ndarray]] = []
+        stream.start_pass()
+        for index, raw in stream.batches(steps):
+            xs = self._prepare_x(unpack_batch(raw)[0], f"batch {index}: x")
+            if xs[0].shape[0]:
+                parts.append([y.copy() for y in self.predict_step(xs)])
+        stream.close_pass()
+        if steps is not None and len(parts) < steps:
+            warnings.warn(f"steps={steps}, but x ({stream.what}) ran out of data", UserWarning, stacklevel=3)
+        if not parts:
+            raise DataError(f"x, {stream.what}, gave no samples to predict on")
+        return [np.concatenate(outs) for outs in zip(*parts)]
 
     @collective("test_on_batch")
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False):

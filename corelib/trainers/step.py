@@ -73,14 +73,15 @@ class StepMixin:
         xs, ys, sw = data
         compiled = self.compiled_loss
         replicas = self._replicas()
+        total = getattr(data, "total_rows", None)  # a replica's own batch of a stream (see epochs.LocalBatch)
         if replicas is None:
             y_pred = self.compute_gradients(xs, ys, sw)
             compiled.update_metrics(ys, y_pred, sw)
             losses = compiled.last_losses
         else:
-            losses = replicas.train_step(self, xs, ys, sw)
+            losses = replicas.train_step(self, xs, ys, sw, total_rows=total)
         loss = sum(w * v for w, v in zip(compiled.weights, losses)) + self.apply_gradients()
-        compiled.add_loss(loss, xs[0].shape[0])
+        compiled.add_loss(loss, xs[0].shape[0] if total is None else total)
         return loss
 
     def test_step(self, data: tuple) -> float:

@@ -10,7 +10,6 @@ mean, or the weighted sum given by `loss_weights`).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,35 +19,22 @@ from corelib.callbacks.base import Callback, CallbackList
 from corelib.callbacks.history import History
 from corelib.callbacks.progbar import ProgbarLogger
 from corelib.distribute import collective
-from corelib.errors import ConfigError, DataError
+from corelib.errors import ConfigError
 from corelib.layers.base import Layer
-from corelib.trainers.arguments import (
-    first_batches,
-    optional_steps,
-    positive_int,
-    resolve_batch_size,
-    resolve_verbose,
-    validation_schedule,
-)
-from corelib.trainers.batching import (
-    as_inputs,
-    as_target_array,
-    as_targets,
-    batch_indices,
-    check_input_shape,
-    check_sample_counts,
-    class_weights,
-    split_validation,
-)
+from corelib.trainers.arguments import optional_steps, positive_int, resolve_verbose, validation_schedule
+from corelib.trainers.batching import split_validation
 from corelib.trainers.compile_utils import CompiledLosses
 from corelib.trainers.data_parallel import DataParallel
+from corelib.trainers.epochs import ArrayEpochs, StreamEpochs
 from corelib.trainers.inference import InferenceMixin
+from corelib.trainers.inputs import InputsMixin
 from corelib.trainers.step import StepMixin
+from corelib.trainers.streams import Stream, is_stream, refuse_stream_arguments
 
 __all__ = ["Trainer"]
 
 
-class Trainer(StepMixin, InferenceMixin):
+class Trainer(StepMixin, InputsMixin, InferenceMixin):
     """What makes a model trainable: compile, fit, train_on_batch (and, from
     `InferenceMixin`, evaluate and predict). `corelib.models.BaseModel` mixes it
     with the graph; it works on any object that has the members listed below.
@@ -162,40 +148,6 @@ class Trainer(StepMixin, InferenceMixin):
             raise ConfigError(f"You must call compile() with a loss before {what}()")
         return self.compiled_loss
 
-    # -- data ---------------------------------------------------------------------
-
-    def _prepare_x(self, x: Any, where: str = "x") -> list[np.ndarray]:
-        if not self.built:  # integer data builds (traces) an integer input, kept exact
-            raw = as_inputs(x, self.input_names, None, where)
-            self._build_for([(None,) + a.shape[1:] for a in raw],
-                            ["int64" if a.dtype.kind in "iu" else None for a in raw])
-        xs = as_inputs(x, self.input_names, self._input_dtypes(), where)
-        for a, shape, name in zip(xs, self._input_shapes(), self.input_names):
-            check_input_shape(a, shape, where if len(xs) == 1 else f"{where}['{name}']")
-        return xs
-
-    def _prepare_xy(self, x, y, sample_weight=None, where: str = ""):
-        compiled = self.compiled_loss
-        xs = self._prepare_x(x, f"{where}x")
-        if y is None:
-            raise DataError(f"{where}y is required for training and evaluation")
-        ys = as_targets(y, self.output_names, self.dtype, compiled.sparse, f"{where}y")
-        sw = None
-        if sample_weight is not None:
-            sw = as_target_array(sample_weight, self.dtype, False, f"{where}sample_weight")
-            if sw.ndim != 1:
-                raise DataError(f"{where}sample_weight must be 1-D (one weight per sample), got shape {sw.shape}")
-        check_sample_counts(xs, ys, sw, where)
-        return xs, ys, sw
-
-    def _with_class_weight(self, ys, sw, class_weight):
-        if not class_weight:
-            return sw
-        if len(ys) != 1:
-            raise ConfigError("class_weight needs a model with one output; use sample_weight instead")
-        cw = class_weights(ys[0], class_weight, self.compiled_loss.sparse[0], self.dtype)
-        return cw if sw is None else sw * cw
-
     # -- stopping and resuming ------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -248,7 +200,9 @@ class Trainer(StepMixin, InferenceMixin):
         validation_split taken from the end of the data before shuffling,
         verbose "auto" (a progress bar on a terminal, one line per epoch
         otherwise). x and y are arrays, or lists / dicts of arrays for several
-        inputs / outputs. Under a distribution strategy (`corelib.distribute`)
+        inputs / outputs; or x is a stream of (x, y[, sample_weight]) batches (a
+        generator, an iterable such as a PyTorch DataLoader, a `PyDataset`; y is then
+        None) read batch by batch (see `corelib.trainers.streams`). Under a distribution strategy (`corelib.distribute`)
         every replica calls fit with the same data and trains on its share of
         each batch.
 
@@ -271,85 +225,71 @@ class Trainer(StepMixin, InferenceMixin):
         validation_steps = optional_steps(validation_steps, "validation_steps")
         should_validate = validation_schedule(validation_freq)
         batch_size_arg = batch_size if batch_size is None else positive_int(batch_size, "batch_size")
-        xs, ys, sw = self._prepare_xy(x, y, sample_weight)
-        sw = self._with_class_weight(ys, sw, class_weight)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise DataError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
-            val = self._prepare_xy(*validation_data, where="validation_data ")
-        elif validation_split:
-            nx, ny = len(xs), len(ys)
-            train, held = split_validation(xs + ys + [sw], float(validation_split))
-            xs, ys, sw = train[:nx], train[nx:nx + ny], train[-1]
-            val = (held[:nx], held[nx:nx + ny], held[-1])
-        n = xs[0].shape[0]
-        batch_size = resolve_batch_size(batch_size, steps_per_epoch, n)
-        per_pass = -(-n // batch_size)  # batches in one pass over the data
-        steps = per_pass if steps_per_epoch is None else min(steps_per_epoch, per_pass)
-        epochs_per_pass = -(-per_pass // steps)
-        if steps_per_epoch is not None and per_pass % steps_per_epoch and epochs > initial_epoch:
-            short = ("every epoch ends early" if steps_per_epoch > per_pass
-                     else f"the last of every {epochs_per_pass} epochs ends early")
-            warnings.warn(f"steps_per_epoch={steps_per_epoch}, but the data holds {per_pass} batches of {batch_size}: "
-                          f"{short}, when its pass over the data runs out (as in Keras)", UserWarning, stacklevel=3)
-        if val is not None:
-            # Keras: validation_batch_size, else fit's batch_size argument, else from validation_steps, else 32
-            val_batch_size = resolve_batch_size(validation_batch_size if validation_batch_size is not None
-                                                else batch_size_arg, validation_steps, val[0][0].shape[0],
-                                                "validation_batch_size")
-            keep = first_batches(validation_steps, val[0][0].shape[0], val_batch_size, "validation_steps")
-            val = ([a[:keep] for a in val[0]], [a[:keep] for a in val[1]], None if val[2] is None else val[2][:keep])
+        val_split = None  # the held-out arrays of validation_split
+        if is_stream(x):
+            stream = Stream(x, shuffle)
+            refuse_stream_arguments(stream.what, y=y, sample_weight=sample_weight)
+            if validation_split:
+                raise ConfigError(f"validation_split is not supported when x is {stream.what}: pass "
+                                  "validation_data")
+            data: Any = StreamEpochs(stream, self._batch_preparer(class_weight), steps_per_epoch)
+        else:
+            xs, ys, sw = self._prepare_xy(x, y, sample_weight)
+            sw = self._with_class_weight(ys, sw, class_weight)
+            if validation_split and validation_data is None:
+                nx, ny = len(xs), len(ys)
+                train, held = split_validation(xs + ys + [sw], float(validation_split))
+                xs, ys, sw = train[:nx], train[nx:nx + ny], train[-1]
+                val_split = (held[:nx], held[nx:nx + ny], held[-1])
+            data = ArrayEpochs(xs, ys, sw, batch_size, steps_per_epoch, shuffle, epochs > initial_epoch)
+        val = self._validation_source(validation_data, val_split,
+                                      validation_batch_size if validation_batch_size is not None else batch_size_arg,
+                                      validation_steps)
         verbose = resolve_verbose(verbose)
         replicas = self._replicas()
         if replicas is not None and not replicas.strategy.is_chief:
             verbose = 0
         cbs = self._callback_list(callbacks, verbose, add_history=True)
-        cbs.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
-                        "batch_size": batch_size, "samples": n})
+        cbs.set_params({"epochs": epochs, "steps": data.steps, "verbose": verbose,
+                        "batch_size": data.batch_size, "samples": data.samples})
         self.stop_training = self.interrupted = self._stop_requested = False
         self._resume_point = None
-        self._pass_plan = (initial_epoch, epochs_per_pass)
+        self._pass_plan = (initial_epoch, data.epochs_per_pass)
         cbs.on_train_begin()
         if replicas is not None:  # the chief's weights, optimizer and random state (or checkpoint) for all
             replicas.begin_fit()
         resume = self._resume_point
         epoch_logs: dict = {}
-        order = None
-        for epoch in range(resume.epoch if resume is not None else initial_epoch, epochs):
-            compiled.reset()
-            cbs.on_epoch_begin(epoch)
-            starts_pass = self.epoch_starts_pass(epoch)
-            skip = 0
-            if resume is not None and epoch == resume.epoch:  # same shuffle, random state and running sums
-                order, skip = resume.enter_epoch(self, n, shuffle, starts_pass=starts_pass)
-                self._epoch_rng_state = resume.epoch_rng
-            elif starts_pass:
-                self._epoch_rng_state = config.get_rng_state()
-                order = config.rng().permutation(n) if shuffle else None
-            first = (epoch - initial_epoch) % epochs_per_pass * steps  # this epoch's first batch in the pass
-            batch_logs: dict = {}
-            want_logs = cbs.wants_batch_logs()
-            for step in range(skip, min(steps, per_pass - first)):
-                idx = batch_indices(n, batch_size, first + step, order)
-                cbs.on_train_batch_begin(step)
-                self.train_step(([a[idx] for a in xs], [a[idx] for a in ys], None if sw is None else sw[idx]))
-                if want_logs:
-                    batch_logs = compiled.logs()
-                cbs.on_train_batch_end(step, batch_logs)
-                if self._stop_requested and replicas is None:  # replicas agree on a stop in their step
-                    self._stop_requested = False
-                    self.interrupted = self.stop_training = True
+        try:
+            for epoch in range(resume.epoch if resume is not None else initial_epoch, epochs):
+                compiled.reset()
+                cbs.on_epoch_begin(epoch)
+                batch_logs: dict = {}
+                want_logs = cbs.wants_batch_logs()
+                entering = resume if resume is not None and epoch == resume.epoch else None
+                for step, batch in data.epoch(self, epoch, initial_epoch, entering):
+                    cbs.on_train_batch_begin(step)
+                    self.train_step(batch)
+                    if want_logs:
+                        batch_logs = compiled.logs()
+                    cbs.on_train_batch_end(step, batch_logs)
+                    if self._stop_requested and replicas is None:  # replicas agree on a stop in their step
+                        self._stop_requested = False
+                        self.interrupted = self.stop_training = True
+                    if self.stop_training:
+                        break
+                if self.interrupted:
+                    break
+                epoch_logs = compiled.logs()
+                if val is not None and should_validate(epoch):
+                    epoch_logs.update(self._validate(val))
+                cbs.on_epoch_end(epoch, epoch_logs)
+                if data.after_epoch(more=epoch + 1 < epochs):
+                    self.stop_training = True
                 if self.stop_training:
                     break
-            if self.interrupted:
-                break
-            epoch_logs = compiled.logs()
-            if val is not None and should_validate(epoch):
-                epoch_logs.update(self._evaluate_arrays(*val, val_batch_size, "val_"))
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
+        finally:
+            data.close()
         cbs.on_train_end(epoch_logs)
         return self.history
 
