@@ -181,21 +181,24 @@ class Rows(corelib.utils.PyDataset):
         return self.x[i * self.size:(i + 1) * self.size], self.y[i * self.size:(i + 1) * self.size]
 
 
-def stream_results(source, dtype: str = "float64") -> dict:
-    """Train on a stream of batches (no validation split: the stream carries its own batches)."""
+def stream_results(source, dtype: str = "float64", validation=None) -> dict:
+    """Train on a stream of batches, validate on `validation` (a stream) and evaluate on it again."""
     model = build("mlp", dtype)
-    history = model.fit(source, epochs=EPOCHS, verbose=0, shuffle=False)
+    validation = validation if validation is not None else Rows(BATCH)
+    history = model.fit(source, epochs=EPOCHS, verbose=0, shuffle=False, validation_data=validation)
     out = {f"w{i}": p.value for i, p in enumerate(model.weights)}
     out.update({f"h_{k}": np.array(v) for k, v in history.history.items()})
+    out["evaluate"] = np.array(model.evaluate(validation, verbose=0))
     return out
 
 
 def job_stream(out_dir: str) -> None:
     """Each rank reads only its own batches of a PyDataset (and keeps only its own of a generator)."""
     strategy = distribute.get_strategy()
-    rows = Rows(BATCH, workers=2)
-    out = stream_results(rows)
+    rows, validation = Rows(BATCH, workers=2), Rows(BATCH)
+    out = stream_results(rows, validation=validation)
     out["loaded"] = np.array(rows.loaded)
+    out["validation_loaded"] = np.array(validation.loaded)
     np.savez(os.path.join(out_dir, f"pydataset-rank{strategy.rank}.npz"), **out)
     np.savez(os.path.join(out_dir, f"iterable-rank{strategy.rank}.npz"), **stream_results(Passes(BATCH)))
 

@@ -203,7 +203,8 @@ def test_a_killed_rank_leaves_a_checkpoint_that_resumes_on_three_ranks_like_an_u
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_each_rank_reads_only_its_batches_of_a_stream_and_trains_as_one_process_on_merged_batches(tmp_path, ranks):
     """R ranks on a stream of batches of B rows: a step is R of the stream's batches (one per rank),
-    which is one process on batches of R * B rows; a PyDataset loads on each rank only its batches."""
+    which is one process on batches of R * B rows; validation and evaluation of a stream give one
+    process's figures; a PyDataset loads on each rank only its batches, for training and validation."""
     result = launch(ranks, "stream", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     want = jobs.stream_results(jobs.Rows(jobs.BATCH * ranks))
@@ -214,6 +215,7 @@ def test_each_rank_reads_only_its_batches_of_a_stream_and_trains_as_one_process_
             assert_close(outs[0][key], value, TOLERANCE["float64"], f"{name} on {ranks} ranks: {key}")
             for r in range(1, ranks):
                 assert np.array_equal(outs[r][key], outs[0][key]), f"{name}: {key} differs on rank {r}"
-    loaded = [dict(np.load(tmp_path / f"pydataset-rank{r}.npz"))["loaded"] for r in range(ranks)]
-    for r, mine in enumerate(loaded):
-        assert sorted(mine) == sorted(list(range(r, n_batches, ranks)) * jobs.EPOCHS), f"rank {r} loaded {mine}"
+    for key, passes in (("loaded", jobs.EPOCHS), ("validation_loaded", jobs.EPOCHS + 1)):  # + evaluate
+        for r in range(ranks):
+            mine = dict(np.load(tmp_path / f"pydataset-rank{r}.npz"))[key]
+            assert sorted(mine) == sorted(list(range(r, n_batches, ranks)) * passes), f"rank {r} {key} {mine}"

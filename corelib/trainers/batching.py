@@ -17,7 +17,8 @@ import numpy as np
 
 from corelib.errors import DataError, ShapeError
 
-__all__ = ["MappedRows", "rows", "as_input_array", "as_inputs", "as_targets", "class_weights", "as_target_array", "check_sample_counts", "batch_slices", "batch_indices", "split_validation"]
+__all__ = ["MappedRows", "rows", "as_input_array", "as_inputs", "as_targets", "class_weights",
+           "as_target_array", "check_sample_counts", "batch_slices", "batch_indices", "split_validation"]
 
 
 def as_input_array(x: Any, dtype: str, where: str = "x") -> np.ndarray:

@@ -231,7 +231,7 @@ class DataParallel:
                 for loss in self.model.compiled_loss.losses]
 
     def train_step(self, model: Any, xs: list, ys: list, sw: np.ndarray | None,
-                   total_rows: int | None = None) -> list[float]:
+                   total_rows: int | None = None, weighted: bool | None = None) -> list[float]:
         """This replica's part of one training step on the global batch (xs, ys, sw): the model's
         `compute_gradients` on this replica's shard, then the sum over the replicas of the
         gradients, each output's loss, the metrics' state change and the stop flags. Leaves the
@@ -239,7 +239,8 @@ class DataParallel:
         and returns each output's loss on the global batch.
 
         With `total_rows`, (xs, ys, sw) is this replica's own part already (a stream's batch,
-        possibly empty) and the global batch is every replica's part, `total_rows` rows in all."""
+        possibly empty) and the global batch is every replica's part, `total_rows` rows in all;
+        `weighted` then says whether any replica's part has sample weights (agreed by all)."""
         strategy, metrics, stats = self.strategy, self._metrics, self._stats
         compiled = model.compiled_loss
         if total_rows is None:
@@ -286,7 +287,7 @@ class DataParallel:
         for p, before, delta in self._states:
             np.add(before, delta, out=p.value)
         metrics.restore(metrics_before + stats[k:k + metrics.size])
-        metrics.update_gathered(strategy, yb, y_pred, swb, sw is not None)
+        metrics.update_gathered(strategy, yb, y_pred, swb, sw is not None if weighted is None else weighted)
         self._draws = bool(stats[-1])
         if self._draws:  # every replica continues from the same state, past every replica's stream
             _to_stream(bits, rng_start, strategy.num_replicas_in_sync)
@@ -334,3 +335,43 @@ class DataParallel:
         total = sum(w * v for w, v in zip(compiled.weights, per_output)) + model.regularization_loss() * n_total
         compiled.set_running_state({"loss_sums": {"sum": total, "sums": per_output, "count": n_total}})
         return compiled.logs(prefix)
+
+    def evaluate_parts(self, next_part: Any, steps: int | None, prefix: str = "") -> tuple[dict, int]:
+        """Loss and metrics over a stream read in shares: `next_part()` gives this replica's next
+        batch (xs, ys, sw), or None once its share is over; a step is every replica's batch, and
+        the evaluation ends when no replica has one (or after `steps` steps). Returns the logs and
+        the number of steps."""
+        model, strategy = self.model, self.strategy
+        compiled = model.compiled_loss
+        compiled.reset()
+        metrics = _MetricState(compiled)
+        k = len(compiled.losses)
+        before = metrics.snapshot()
+        sums = np.zeros(k + metrics.size)
+        n_total = taken = 0
+        while steps is None or taken < steps:
+            part = next_part()
+            counts = np.array([0 if part is None else part[0][0].shape[0],
+                               0 if part is None or part[2] is None else 1], dtype=np.float64)
+            strategy.all_reduce(counts)
+            if counts[0] == 0:
+                break
+            taken += 1
+            n_total += int(counts[0])
+            yb = y_pred = swb = None
+            if part is not None and part[0][0].shape[0]:
+                xb, yb, swb = part
+                y_pred = model.predict_step(xb)
+                compiled.value(yb, y_pred, swb)
+                rows = xb[0].shape[0]
+                for i, scale in enumerate(self._loss_scales(rows, int(counts[0]))):
+                    sums[i] += counts[0] * scale * compiled.last_losses[i]
+                metrics.update(yb, y_pred, swb)
+            metrics.update_gathered(strategy, yb, y_pred, swb, bool(counts[1]))
+        sums[k:] = metrics.snapshot() - before
+        strategy.all_reduce(sums)
+        metrics.restore(before + sums[k:])
+        per_output = [float(v) for v in sums[:k]]
+        total = sum(w * v for w, v in zip(compiled.weights, per_output)) + model.regularization_loss() * n_total
+        compiled.set_running_state({"loss_sums": {"sum": total, "sums": per_output, "count": max(n_total, 1)}})
+        return compiled.logs(prefix), taken

@@ -25,10 +25,11 @@ class LocalBatch(tuple):
     (data-parallel training); `total_rows` is the step's rows over all replicas."""
 
     total_rows: int
+    weighted: bool  # some replica's part of the step has sample weights
 
-    def __new__(cls, batch: tuple, total_rows: int) -> "LocalBatch":
+    def __new__(cls, batch: tuple, total_rows: int, weighted: bool = False) -> "LocalBatch":
         self = super().__new__(cls, batch)
-        self.total_rows = total_rows
+        self.total_rows, self.weighted = total_rows, weighted
         return self
 
 
@@ -147,13 +148,15 @@ class StreamEpochs:
         while steps is None or taken < steps:
             item = next(batches, None)
             batch = None if item is None else self.prepare(item[1], item[0])
-            rows = np.array([0 if batch is None else batch[0][0].shape[0]], dtype=np.float64)
-            replicas.strategy.all_reduce(rows)
-            if rows[0] == 0:  # every replica's share of the pass is over
+            counts = np.array([0 if batch is None else batch[0][0].shape[0],
+                               0 if batch is None or batch[2] is None else 1], dtype=np.float64)
+            replicas.strategy.all_reduce(counts)  # the step's rows, and whether any part has weights
+            if counts[0] == 0:  # every replica's share of the pass is over
                 self.stream.close_pass()
                 self._shared_end = True
                 return
-            yield LocalBatch(batch if batch is not None else ([np.empty(0)], [], None), int(rows[0]))
+            yield LocalBatch(batch if batch is not None else ([np.empty(0)], [], None), int(counts[0]),
+                             bool(counts[1]))
             taken += 1
         batches.close()
 

@@ -43,18 +43,29 @@ class InferenceMixin:
         """Loss and metrics over a fresh pass of `stream` (its first `steps` batches, or all)."""
         compiled = self.compiled_loss
         compiled.reset()
+        replicas = self._replicas()
+        if replicas is not None:  # each replica reads its share of the stream
+            stream.shard(replicas.strategy.rank, replicas.strategy.num_replicas_in_sync)
         stream.start_pass()
-        seen = 0
-        for index, raw in stream.batches(steps):
-            self.test_step(prepare(raw, index))
-            seen += 1
-        stream.close_pass()
+        if replicas is not None:
+            parts = stream.batches(None)
+            def next_part():
+                return next((prepare(raw, index) for index, raw in parts), None)
+            logs, seen = replicas.evaluate_parts(next_part, steps, prefix)
+            stream.close_pass()
+        else:
+            seen = 0
+            for index, raw in stream.batches(steps):
+                self.test_step(prepare(raw, index))
+                seen += 1
+            stream.close_pass()
+            logs = compiled.logs(prefix)
         if steps is not None and seen < steps:
             warnings.warn(f"{'validation_steps' if prefix else 'steps'}={steps}, but x ({stream.what}) ran out of "
                           f"data after {seen} batches", UserWarning, stacklevel=3)
         if seen == 0:
             raise DataError(f"{prefix and 'validation_data, '}{stream.what}, gave no batches to evaluate on")
-        return compiled.logs(prefix)
+        return logs
 
     @collective("evaluate")
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
@@ -93,7 +104,7 @@ class InferenceMixin:
         cbs.on_test_begin()
         replicas = self._replicas()
         if replicas is not None:
-            replicas.broadcast_weights()  # every replica evaluates every batch: identical results
+            replicas.broadcast_weights()  # each replica evaluates its share of the stream; the sums are combined
         logs = self._evaluate_stream(stream, steps, "", self._batch_preparer())
         cbs.on_test_end(logs)
         if resolve_verbose(verbose) and (replicas is None or replicas.strategy.is_chief):

@@ -79,7 +79,7 @@ class StepMixin:
             compiled.update_metrics(ys, y_pred, sw)
             losses = compiled.last_losses
         else:
-            losses = replicas.train_step(self, xs, ys, sw, total_rows=total)
+            losses = replicas.train_step(self, xs, ys, sw, total_rows=total, weighted=getattr(data, "weighted", None))
         loss = sum(w * v for w, v in zip(compiled.weights, losses)) + self.apply_gradients()
         compiled.add_loss(loss, xs[0].shape[0] if total is None else total)
         return loss
