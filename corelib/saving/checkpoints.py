@@ -52,8 +52,7 @@ class TrainState:
 
     Attributes:
         epoch, step: the next step to run (step 0: the epoch has not started).
-        steps, samples, batch_size: the run's shape, checked on resume (0 where a stream of
-            batches does not tell).
+        steps, samples, batch_size: the run's shape, checked on resume (0: a stream does not tell).
         epoch_rng: dl's random state before the shuffle of `epoch`'s pass over the data (the
             start of `epoch`, unless steps_per_epoch splits a pass over several epochs).
         rng: dl's random state at the checkpoint.
