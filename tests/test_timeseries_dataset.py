@@ -160,3 +160,16 @@ def test_bad_arguments_are_keras_s_errors_in_one_line(kwargs, message):
 def test_too_short_data_gives_an_empty_data_set():
     ds = timeseries_dataset_from_array(np.arange(5), None, sequence_length=10)
     assert len(ds) == 0
+
+
+def test_windows_of_a_mapped_file_are_read_by_position_with_the_same_values(tmp_path):
+    data = np.random.default_rng(0).standard_normal((500, 2)).astype(np.float32)
+    np.save(tmp_path / "series.npy", data)
+    mapped = np.load(tmp_path / "series.npy", mmap_mode="r")
+    ds = timeseries_dataset_from_array(mapped, np.arange(500), sequence_length=7, sampling_rate=2, batch_size=16)
+    assert ds._mapped is not None and ds._mapped._position is not None  # the positioned reader, not the mapping
+    in_memory = timeseries_dataset_from_array(data, np.arange(500), sequence_length=7, sampling_rate=2,
+                                              batch_size=16)
+    for (x1, y1), (x2, y2) in zip(ds, in_memory):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)

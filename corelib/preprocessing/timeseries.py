@@ -16,6 +16,7 @@ import numpy as np
 from corelib import config
 from corelib.errors import ConfigError, DataError, short_repr
 from corelib.preprocessing.dataset_utils import IterableBatches
+from corelib.trainers.batching import MappedRows
 
 __all__ = ["timeseries_dataset_from_array", "TimeseriesBatches"]
 
@@ -130,6 +131,9 @@ class TimeseriesBatches(IterableBatches):
         self.shuffle = shuffle
         self._offsets = np.arange(sequence_length, dtype=np.int64) * sampling_rate
         self._order = starts
+        # a memory-mapped series is read by positioned reads: the process keeps no page it touched
+        self._mapped = (MappedRows(data, None, "data") if isinstance(data, np.memmap) and data.ndim
+                        and data.dtype.kind in "biuf" else None)
 
     def __len__(self) -> int:
         if self.batch_size is None:
@@ -141,11 +145,17 @@ class TimeseriesBatches(IterableBatches):
             raise IndexError(f"TimeseriesBatches: batch index {index} is out of range (the data set has {len(self)})")
         if self.batch_size is None:
             first = self._order[index]
-            window = np.asarray(self.data[first + self._offsets])
+            window = self._steps(first + self._offsets)
             return window if self.targets is None else (window, np.asarray(self.targets[first]))
         firsts = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        windows = np.asarray(self.data[firsts[:, None] + self._offsets])  # reads only these steps of a memmap
+        windows = self._steps(firsts[:, None] + self._offsets)
         return windows if self.targets is None else (windows, np.asarray(self.targets[firsts]))
+
+    def _steps(self, idx: np.ndarray) -> np.ndarray:
+        """The data's steps `idx` (an index array of any shape), only those read from a mapped file."""
+        if self._mapped is None:
+            return np.asarray(self.data[idx])
+        return self._mapped.read_raw(idx.ravel()).reshape(idx.shape + self.data.shape[1:])
 
     def on_epoch_begin(self) -> None:
         """With shuffling, each pass reads the windows in an order drawn from dl's random generator

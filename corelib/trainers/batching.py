@@ -243,12 +243,14 @@ class MappedRows:
 
     def read(self, idx: Any) -> np.ndarray:
         """Rows `idx` (a slice or index array), converted and checked, as an array in memory."""
+        return as_input_array(self.read_raw(idx), self.dtype.name, self.where)
+
+    def read_raw(self, idx: Any) -> np.ndarray:
+        """Rows `idx` as the file holds them (its dtype, unchecked), as an array in memory."""
         picked = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, dtype=np.int64)
         if self._position is None:
-            raw = np.asarray(self.source[picked])
-        else:
-            raw = self._pread(picked)
-        return as_input_array(raw, self.dtype.name, self.where)
+            return np.asarray(self.source[picked])
+        return self._pread(picked)
 
     def _pread(self, picked: np.ndarray) -> np.ndarray:
         """Read the rows `picked` from the file, in file order, runs of adjacent rows at once."""
