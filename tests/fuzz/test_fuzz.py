@@ -16,11 +16,13 @@ import pytest
 from hypothesis import strategies as st
 
 from _harness import FINDINGS, Finding, corpus_files, describe, fuzz, run_input, worker
-from _strategies import STRATEGIES
+from _file_strategies import data_strategy, model_strategy
+from _strategies import compose_strategy, spec_strategy
 
 pytestmark = pytest.mark.fuzz
 
 TARGETS = ["spec", "data", "model", "compose"]
+STRATEGIES = {"spec": spec_strategy, "data": data_strategy, "model": model_strategy, "compose": compose_strategy}
 
 
 @pytest.fixture(scope="module", autouse=True)
