@@ -12,16 +12,15 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from corelib import callbacks, config, layers, models
 from corelib.callbacks.backup import BackupAndRestore
 from corelib.errors import ModelFileError
-from corelib.registry import Registry, use_registry
 from corelib.saving.checkpoints import checkpoint_run_id, read_checkpoint
 from corelib.trainers import ResumableTraining
 from corelib.trainers.resumable import LOCK_FILE
-from dl_cli.main import cli
+
+from _cli import dl_invoker, one_error_line
 
 pytest.importorskip("corelib.builtin.plugin")
 
@@ -46,20 +45,7 @@ def run(tmp_path, monkeypatch):
     x = rng.standard_normal((24, 3)).astype(np.float32)
     np.savez(tmp_path / "train.npz", x=x, y=(x[:, 0] > 0).astype(int))
     (tmp_path / "s.yaml").write_text(SPEC.replace("ACTIVATION", "relu"))
-    runner = CliRunner()
-
-    def invoke(*args):
-        with use_registry(Registry(entry_points=False)):
-            return runner.invoke(cli, [str(a) for a in args])
-
-    return invoke
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
+    return dl_invoker()
 
 
 def write_lock(folder, pid, host=None):

@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from corelib import config, layers, models
-from corelib.registry import Registry, use_registry
 from dl_cli import main as dl_main
 from dl_cli.main import cli
+
+from _cli import dl_invoker, one_error_line
 
 pytest.importorskip("corelib.builtin.plugin")
 
@@ -48,21 +49,7 @@ def write_run(directory, epochs=2, data="train.npz", spec="s.yaml"):
 def run(tmp_path, monkeypatch):
     """Invoke `dl` in tmp_path with the built-in plugin; returns the result."""
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        with use_registry(Registry(entry_points=False)):
-            return runner.invoke(cli, [str(a) for a in args])
-
-    return invoke
-
-
-def one_error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
+    return dl_invoker()
 
 
 def snapshot(root):

@@ -6,11 +6,10 @@ import signal
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from corelib import models
-from corelib.registry import Registry, use_registry
-from dl_cli.main import cli
+
+from _cli import dl_invoker, one_error_line
 
 pytest.importorskip("corelib.builtin.plugin")
 
@@ -70,19 +69,7 @@ def run(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(csv_chunks, "BLOCK_BYTES", 300)
-    runner = CliRunner()
-
-    def invoke(*args):
-        with use_registry(Registry(entry_points=False)):
-            return runner.invoke(cli, [str(a) for a in args])
-
-    return invoke
-
-
-def one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
+    return dl_invoker()
 
 
 def test_shards_train_exactly_like_the_same_data_in_one_npz(run, tmp_path):

@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from corelib import models
-from corelib.registry import Registry, use_registry
-from dl_cli.main import cli
+
+from _cli import dl_invoker, one_error_line
 
 pytest.importorskip("corelib.builtin.plugin")
 
@@ -50,19 +49,7 @@ def same_weights(path_a, path_b):
 def run(tmp_path, monkeypatch):
     """Invoke `dl` in tmp_path with the built-in plugin; returns the result."""
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        with use_registry(Registry(entry_points=False)):
-            return runner.invoke(cli, [str(a) for a in args])
-
-    return invoke
-
-
-def one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    return lines[0]
+    return dl_invoker()
 
 
 def test_flags_train_a_spec_that_has_only_layers(run, tmp_path):

@@ -7,8 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from corelib import config, layers, models
-from corelib.registry import Registry, use_registry
 from dl_cli.main import cli
+
+from _cli import dl_invoker, one_error_line
 
 pytest.importorskip("corelib.builtin.plugin")
 
@@ -16,20 +17,7 @@ pytest.importorskip("corelib.builtin.plugin")
 @pytest.fixture
 def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        with use_registry(Registry(entry_points=False)):
-            return runner.invoke(cli, [str(a) for a in args])
-
-    return invoke
-
-
-def one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
+    return dl_invoker()
 
 
 # -- compose ---------------------------------------------------------------------------------------------
@@ -204,10 +192,8 @@ def test_evaluate_an_uncompiled_model_is_refused(run, tmp_path):
 
 def test_predict_decodes_ctc_outputs_into_label_sequences(tmp_path):
     import numpy as np
-    from click.testing import CliRunner
 
     from corelib import Input, layers, losses, models
-    from dl_cli.main import cli
 
     x_in = Input(shape=(6, 3))
     model = models.Model(x_in, layers.Dense(4, activation="softmax")(x_in))
