@@ -305,42 +305,22 @@ class DataParallel:
 
     def evaluate(self, xs: list, ys: list, sw: np.ndarray | None, batch_size: int, prefix: str = "") -> dict:
         """Loss and metrics over all of (xs, ys), each global batch split over the replicas."""
-        model, strategy = self.model, self.strategy
-        compiled = model.compiled_loss
-        compiled.reset()
-        metrics = _MetricState(compiled)
-        k = len(compiled.losses)
-        before = metrics.snapshot()
-        sums = np.zeros(k + metrics.size)
-        n_total = xs[0].shape[0]
-        for idx in batch_slices(n_total, batch_size):
-            n = idx.stop - idx.start
-            part = strategy.shard(n)
-            part = slice(idx.start + part.start, idx.start + part.stop)
-            rows = part.stop - part.start
-            yb = y_pred = swb = None
-            if rows:
-                xb, yb = [read_rows(a, part) for a in xs], [a[part] for a in ys]
-                swb = None if sw is None else sw[part]
-                y_pred = model.predict_step(xb)
-                compiled.value(yb, y_pred, swb)
-                for i, scale in enumerate(self._loss_scales(rows, n)):
-                    sums[i] += n * scale * compiled.last_losses[i]
-                metrics.update(yb, y_pred, swb)
-            metrics.update_gathered(strategy, yb, y_pred, swb, sw is not None)
-        sums[k:] = metrics.snapshot() - before
-        strategy.all_reduce(sums)
-        metrics.restore(before + sums[k:])
-        per_output = [float(v) for v in sums[:k]]
-        total = sum(w * v for w, v in zip(compiled.weights, per_output)) + model.regularization_loss() * n_total
-        compiled.set_running_state({"loss_sums": {"sum": total, "sums": per_output, "count": n_total}})
-        return compiled.logs(prefix)
+        strategy = self.strategy
+
+        def shares():
+            for idx in batch_slices(xs[0].shape[0], batch_size):
+                mine = strategy.shard(idx.stop - idx.start)
+                part = slice(idx.start + mine.start, idx.start + mine.stop)
+                yield [read_rows(a, part) for a in xs], [a[part] for a in ys], None if sw is None else sw[part]
+
+        parts = shares()
+        return self.evaluate_parts(lambda: next(parts, None), None, prefix)[0]
 
     def evaluate_parts(self, next_part: Any, steps: int | None, prefix: str = "") -> tuple[dict, int]:
-        """Loss and metrics over a stream read in shares: `next_part()` gives this replica's next
-        batch (xs, ys, sw), or None once its share is over; a step is every replica's batch, and
-        the evaluation ends when no replica has one (or after `steps` steps). Returns the logs and
-        the number of steps."""
+        """Loss and metrics over data read in shares (a global batch split over the replicas, or a
+        stream): `next_part()` gives this replica's part of the next step (xs, ys, sw), possibly
+        empty, or None once its share is over; the evaluation ends when no replica has a part (or
+        after `steps` steps). Returns the logs and the number of steps."""
         model, strategy = self.model, self.strategy
         compiled = model.compiled_loss
         compiled.reset()
