@@ -20,7 +20,7 @@ import numpy as np
 
 from corelib import config
 from corelib.errors import DataError, one_line
-from corelib.spec.csv_file import MAX_EXACT_INTEGER, check_header, first_bad_row
+from corelib.spec.csv_file import check_exact_labels, check_header, first_bad_row
 from corelib.spec.data_checks import as_inputs, check_file, fits_floatx
 from corelib.spec.row_batches import RowSource
 
@@ -127,12 +127,7 @@ class CsvBlocks(RowSource):
             raise DataError(f"{path}: column {header[col]!r}, data row {row + r + 1}: {y[r]:g} is not a whole number, "
                             "but the targets of the first rows are (class labels); a target column holds integers "
                             "or floats throughout")
-        big = np.abs(y) >= MAX_EXACT_INTEGER
-        if big.any():
-            r = int(np.argmax(big))
-            raise DataError(f"{path}: column {header[col]!r}, data row {row + r + 1}: an integer target of about "
-                            f"{y[r]:.6g} is too large to read exactly (it must be below 2**53 = {MAX_EXACT_INTEGER} "
-                            "in magnitude); class labels run from 0, and regression targets this large need scaling")
+        check_exact_labels(path, header[col], y, first_row=row + 1)
         return x, y.astype(np.int64)
 
     @staticmethod

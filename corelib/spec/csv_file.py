@@ -15,7 +15,7 @@ from corelib import config
 from corelib.errors import DataError, one_line
 from corelib.spec.data_checks import as_inputs, check_file, fits_floatx
 
-__all__ = ["load_csv", "check_header", "first_bad_row", "is_number", "MAX_EXACT_INTEGER"]
+__all__ = ["load_csv", "check_header", "first_bad_row", "is_number", "check_exact_labels", "MAX_EXACT_INTEGER"]
 
 # A .csv is parsed as float64, which holds integers exactly up to 2**53: an integral target
 # column beyond that would become labels other than the ones written (or wrap past 2**63).
@@ -106,13 +106,19 @@ def load_csv(path: str | os.PathLike, target: str | None = None,
     x = np.delete(table, col, axis=1)
     if not np.all(y == np.round(y)):
         return as_inputs(x), np.ascontiguousarray(y, dtype=config.floatx())
+    check_exact_labels(path, header[col], y)
+    return as_inputs(x), y.astype(np.int64)
+
+
+def check_exact_labels(path: Path, column: str, y: np.ndarray, first_row: int = 1) -> None:
+    """Refuse integral targets a float64 cannot hold exactly (|y| >= 2**53), naming the data row
+    (`first_row`: the data row number of y[0])."""
     big = np.abs(y) >= MAX_EXACT_INTEGER
     if big.any():
-        row = int(np.argmax(big))
-        raise DataError(f"{path}: column {header[col]!r}, data row {row + 1}: an integer target of about "
-                        f"{y[row]:.6g} is too large to read exactly (it must be below 2**53 = {MAX_EXACT_INTEGER} "
+        r = int(np.argmax(big))
+        raise DataError(f"{path}: column {column!r}, data row {first_row + r}: an integer target of about "
+                        f"{y[r]:.6g} is too large to read exactly (it must be below 2**53 = {MAX_EXACT_INTEGER} "
                         "in magnitude); class labels run from 0, and regression targets this large need scaling")
-    return as_inputs(x), y.astype(np.int64)
 
 
 def _not_utf8(path: Path) -> DataError:
