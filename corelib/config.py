@@ -1,4 +1,5 @@
-"""Process-wide settings: the default float dtype and the random state.
+"""Process-wide settings: the default float dtype, the random state and the
+thread count.
 
 `set_seed` makes training bit-for-bit repeatable: every random draw in dl
 (initializers, dropout, shuffling, validation splits) comes from the one
@@ -13,7 +14,10 @@ import numpy as np
 
 from corelib.errors import ConfigError
 
-__all__ = ["floatx", "set_floatx", "set_seed", "rng", "get_rng_state", "set_rng_state"]
+__all__ = [
+    "floatx", "set_floatx", "set_seed", "rng", "get_rng_state", "set_rng_state",
+    "set_num_threads", "get_num_threads",
+]
 
 _FLOATX = "float32"
 _RNG = np.random.default_rng()
@@ -56,3 +60,22 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore a snapshot taken by `get_rng_state`."""
     _RNG.bit_generator.state = state
+
+
+def set_num_threads(n: int) -> None:
+    """Run dl's parallel work on `n` threads: the kernels' OpenMP loops and
+    matrix products (MKL shares those threads; see docs/benchmarks.md) and
+    every other BLAS and OpenMP runtime in the process. Without a call, the
+    count comes from `OMP_NUM_THREADS`, else the cores this process may use."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"set_num_threads expects a positive int. Received: n={n!r}")
+    from corelib.kernels import blas
+
+    blas.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The thread count dl's parallel work uses now."""
+    from corelib.kernels import blas
+
+    return blas.get_num_threads()

@@ -23,30 +23,51 @@ cdef extern from *:
 
 
 cdef enum:
-    DEFAULT_PAR_WORK = 1 << 30
+    DEFAULT_SERIAL_WORK = 1 << 30
 
 
 # Loops run on one thread unless they have at least PAR_WORK units of work
-# (elements times a rough per-element cost; see `n_threads`). Measured on the
-# 2-core build box with OMP_NUM_THREADS=2: a parallel region costs ~1 us to
-# start, but libgomp's worker then spins for milliseconds next to OpenBLAS's
-# own spinning threads (scipy's OpenBLAS uses pthreads, not OpenMP), and the
-# two pools starve each other: a 784-512-512-10 MLP training step took 64 ms
-# with threaded loops from 64k elements up, 4 ms with serial ones, and even a
-# 4M-element tanh after a large gemm lost more (14 ms) than threading saved
-# (2.5 ms). So by default only enormous loops are threaded; the threshold is
-# per module and adjustable (`_set_parallel_work`), e.g. for many-core hosts.
-cdef Py_ssize_t PAR_WORK = DEFAULT_PAR_WORK
+# (elements times a rough per-element cost; see `n_threads`). The default
+# depends on the BLAS (`corelib.kernels.blas`). With SciPy's OpenBLAS, whose
+# threads are its own pthreads, only enormous loops are threaded: measured on
+# the 2-core build box, libgomp's workers spin for milliseconds after a
+# parallel region next to OpenBLAS's spinning threads and the two pools starve
+# each other (a 784-512-512-10 MLP step took 64 ms with threaded loops from
+# 64k elements up, 4 ms with serial ones; the digits CNN 46 vs 17.5 ms at
+# 128k). With MKL on its GNU threading layer, MKL's threads *are* libgomp's,
+# the loops and the products share one pool, and loops from 128k units up are
+# threaded (the CNN step 16.3 -> 11.5 ms). Each module's threshold can be
+# changed (`_set_parallel_work`), e.g. for many-core hosts, and tests lower it
+# to reach the threaded code paths with small arrays.
+cdef Py_ssize_t DEFAULT_PAR_WORK = DEFAULT_SERIAL_WORK
+cdef Py_ssize_t PAR_WORK = DEFAULT_SERIAL_WORK
 
 
 def _set_parallel_work(Py_ssize_t work=-1) -> int:
-    """Set this module's threshold for threaded loops (-1: the default);
-    returns the previous one. For tests, which lower it to reach the
-    threaded code paths with small arrays."""
+    """Set this module's threshold for threaded loops (-1: the default for
+    the BLAS in use); returns the previous one."""
     global PAR_WORK
     previous = PAR_WORK
     PAR_WORK = DEFAULT_PAR_WORK if work < 0 else work
     return previous
+
+
+def _set_default_parallel_work(Py_ssize_t work) -> None:
+    """The default threshold (`corelib.kernels.blas` sets it per BLAS); a
+    module still at its old default follows."""
+    global PAR_WORK, DEFAULT_PAR_WORK
+    if PAR_WORK == DEFAULT_PAR_WORK:
+        PAR_WORK = work
+    DEFAULT_PAR_WORK = work
+
+
+def _initial_parallel_work():
+    from corelib.kernels import blas
+
+    _set_default_parallel_work(blas._initial_parallel_work())
+
+
+_initial_parallel_work()
 
 
 cdef inline int n_threads(Py_ssize_t work) noexcept nogil:

@@ -1,6 +1,6 @@
 # The computing half of conv.pyx, textually included there (so the fused
 # `floating` functions specialize in that module): the geometry record, row-
-# major gemm, im2col / col2im over ranges of output rows, and the forward and
+# major im2col / col2im (gemm is `_blas.pxi`'s) over ranges of output rows, and the forward and
 # backward passes. No Python objects, no GIL.
 
 cdef struct Geom:
@@ -10,19 +10,6 @@ cdef struct Geom:
     Py_ssize_t sh, sw, dh, dw  # strides and dilation
     Py_ssize_t pt, pl          # zero padding before (top, left)
     Py_ssize_t groups, cg, fg  # channel groups; input and output channels per group
-
-
-cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
-                const floating* a, int lda, const floating* b, int ldb, floating beta,
-                floating* c, int ldc) noexcept nogil:
-    """Row-major C(m, n) = alpha * op(A) @ op(B) + beta * C, by handing
-    column-major BLAS the transposed problem C^T = op(B)^T @ op(A)^T."""
-    cdef char ta = b"T" if trans_a else b"N"
-    cdef char tb = b"T" if trans_b else b"N"
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
 # ---------------------------------------------------------------- im2col / col2im

@@ -3,7 +3,6 @@
 # checks of the wrappers.
 
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 # Activation codes understood by the kernels. Each derivative is written in
 # terms of the activation's *output*, so the backward pass needs no
@@ -72,9 +71,7 @@ cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb, floating beta,
                      floating* c, Py_ssize_t ldc) noexcept nogil:
     """Row-major C(m, n) = alpha op(A) op(B) + beta C (operands swapped for BLAS)."""
-    cdef char cta = b"T" if ta else b"N"
-    cdef char ctb = b"T" if tb else b"N"
-    cdef int i, la = <int>lda, lb = <int>ldb, lc = <int>ldc
+    cdef int i
     if m <= 0 or n <= 0:
         return
     if k <= 0:
@@ -82,10 +79,7 @@ cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
             for i in range(m):
                 memset(c + i * ldc, 0, n * sizeof(floating))
         return
-    if floating is float:
-        sgemm(&ctb, &cta, &n, &m, &k, &alpha, <float*>b, &lb, <float*>a, &la, &beta, c, &lc)
-    else:
-        dgemm(&ctb, &cta, &n, &m, &k, &alpha, <double*>b, &lb, <double*>a, &la, &beta, c, &lc)
+    _gemm(ta, tb, m, n, k, alpha, a, <int>lda, b, <int>ldb, beta, c, <int>ldc)
 
 
 cdef inline floating _act(int code, floating x) noexcept nogil:

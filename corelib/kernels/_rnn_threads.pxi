@@ -26,6 +26,17 @@ cdef extern from *:
 
     typedef int (*dl_slice_fn)(void* job, int k);
 
+    /* Sets the calling thread's own BLAS thread count and returns the one it
+       had (MKL's mkl_set_num_threads_local); NULL for SciPy's OpenBLAS, which
+       runs the slices' small products on the calling thread by itself. A
+       slice runs its products on one thread: with MKL on the OpenMP threads,
+       each slice would otherwise start a team of its own. */
+    typedef int (*dl_local_threads_fn)(int);
+    static dl_local_threads_fn dl_blas_local_threads = NULL;
+    static void dl_set_blas_local_threads(size_t address) {
+        dl_blas_local_threads = (dl_local_threads_fn)address;
+    }
+
     typedef struct {
         dl_slice_fn fn; void* job; int k; int rc;
     #ifdef DL_PLACE_THREADS
@@ -36,6 +47,7 @@ cdef extern from *:
     #ifdef DL_HAVE_PTHREADS
     static void* dl_slice_main(void* arg) {
         dl_slice_run* r = (dl_slice_run*)arg;
+        if (dl_blas_local_threads) dl_blas_local_threads(1);
     #ifdef DL_PLACE_THREADS
         /* started away from the caller's CPU (see dl_run_slices); from here
            on the scheduler may move it anywhere the process may run */
@@ -62,7 +74,7 @@ cdef extern from *:
         pthread_attr_t attr;
         int have_attr = 0;
     #endif
-        int k, rc = 0;
+        int k, rc = 0, previous = 0, local = parallel && n > 1 && dl_blas_local_threads;
         if (n > 64) n = 64;
         for (k = 0; k < n; k++) {
             runs[k].fn = fn; runs[k].job = job; runs[k].k = k; runs[k].rc = 0;
@@ -91,6 +103,7 @@ cdef extern from *:
                                                     &runs[k]) == 0;
         if (have_attr) pthread_attr_destroy(&attr);
     #endif
+        if (local) previous = dl_blas_local_threads(1);
         runs[0].rc = fn(job, 0);
         for (k = 1; k < n; k++) {
     #ifdef DL_HAVE_PTHREADS
@@ -102,11 +115,19 @@ cdef extern from *:
     #endif
             rc += fn(job, k);
         }
+        if (local) dl_blas_local_threads(previous);
         return rc + runs[0].rc;
     }
     """
     ctypedef int (*dl_slice_fn)(void* job, int k) noexcept nogil
     int dl_run_slices(dl_slice_fn fn, void* job, int n, int parallel) noexcept nogil
+    void dl_set_blas_local_threads(size_t address) noexcept nogil
+
+
+def _use_local_threads(size_t address=0):
+    """The BLAS's per-thread thread-count setter (0: none), which the slice
+    threads call to run their products on themselves."""
+    dl_set_blas_local_threads(address)
 
 
 cdef enum SliceKind:

@@ -1,6 +1,6 @@
 """Fully connected layer kernels: y = x @ w + b and its gradients.
 
-Matrix products go through BLAS gemm (scipy.linalg.cython_blas). NumPy
+Matrix products go through BLAS gemm (`_blas.pxi`: SciPy's OpenBLAS or MKL). NumPy
 arrays are row-major and BLAS is column-major; a row-major matrix with
 leading dimension ld *is* its transpose in column-major, so C = A @ B is
 computed as C^T = B^T @ A^T by swapping the operands, with no copies.
@@ -11,9 +11,8 @@ Inputs whose inner stride is 1 (row slices) or whose outer stride is 1
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
-
 include "_common.pxi"
+include "_blas.pxi"
 
 __all__ = ["linear_forward", "linear_backward"]
 
@@ -21,22 +20,6 @@ __all__ = ["linear_forward", "linear_backward"]
 # rows summed in order, so the result does not depend on the thread count.
 cdef enum:
     DB_BLOCK = 64
-
-
-cdef void _gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
-                const floating* a, int lda, const floating* b, int ldb, floating beta,
-                floating* c, int ldc) noexcept nogil:
-    """Row-major C(m, n) = alpha * op(A)(m, k) @ op(B)(k, n) + beta * C.
-
-    A is stored row-major as (m, k) with leading dimension lda, or as (k, m)
-    when trans_a; likewise B. Column-major BLAS sees C^T = op(B)^T @ op(A)^T.
-    """
-    cdef char ta = b"T" if trans_a else b"N"
-    cdef char tb = b"T" if trans_b else b"N"
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda, &beta, c, &ldc)
 
 
 cdef class _Operand:
@@ -172,8 +155,8 @@ def linear_forward(x, w, b, out):
 
 
 cdef void _column_sums_block(const floating[:, :] dy, floating[::1] db,
-                             Py_ssize_t j0) noexcept nogil:
-    """db[j0:j0+DB_BLOCK] += dy[:, j0:j0+DB_BLOCK].sum(0), rows in order."""
+                             Py_ssize_t j0, bint accumulate) noexcept nogil:
+    """db[j0:j0+DB_BLOCK] (+)= dy[:, j0:j0+DB_BLOCK].sum(0), rows in order."""
     cdef double acc[DB_BLOCK]
     cdef Py_ssize_t i, j, width = min(<Py_ssize_t>DB_BLOCK, dy.shape[1] - j0)
     cdef const floating* row
@@ -188,25 +171,29 @@ cdef void _column_sums_block(const floating[:, :] dy, floating[::1] db,
         for i in range(dy.shape[0]):
             for j in range(width):
                 acc[j] += dy[i, j0 + j]
-    for j in range(width):
-        db[j0 + j] = <floating>(db[j0 + j] + acc[j])
+    if accumulate:
+        for j in range(width):
+            db[j0 + j] = <floating>(db[j0 + j] + acc[j])
+    else:
+        for j in range(width):
+            db[j0 + j] = <floating>acc[j]
 
 
-cdef void _column_sums(const floating[:, :] dy, floating[::1] db) noexcept nogil:
-    """db += dy.sum(0), deterministic: each column summed over rows in order
+cdef void _column_sums(const floating[:, :] dy, floating[::1] db, bint accumulate) noexcept nogil:
+    """db += dy.sum(0) (db = ... when not accumulate), deterministic: each column summed over rows in order
     (in double), blocks of columns split across threads."""
     cdef Py_ssize_t blk, nblocks = (dy.shape[1] + DB_BLOCK - 1) // DB_BLOCK
     cdef int nt = n_threads(dy.shape[0] * dy.shape[1])
     if nt > 1 and nblocks > 1:
         for blk in prange(nblocks, num_threads=nt, schedule="static"):
-            _column_sums_block(dy, db, blk * DB_BLOCK)
+            _column_sums_block(dy, db, blk * DB_BLOCK, accumulate)
     else:
         for blk in range(nblocks):
-            _column_sums_block(dy, db, blk * DB_BLOCK)
+            _column_sums_block(dy, db, blk * DB_BLOCK, accumulate)
 
 
 cdef int _backward(_Operand x, _Operand w, _Operand dyop, cnp.ndarray dy_arr,
-                   object dx_arr, object dw_arr, object db_arr, floating dummy) except -1:
+                   object dx_arr, object dw_arr, object db_arr, bint accumulate, floating dummy) except -1:
     cdef int n = cnp.PyArray_DIM(dy_arr, 0), m = cnp.PyArray_DIM(dy_arr, 1)
     cdef int k = cnp.PyArray_DIM(w.array, 0)
     cdef const floating* dyp = <const floating*>cnp.PyArray_DATA(dyop.array)
@@ -217,17 +204,21 @@ cdef int _backward(_Operand x, _Operand w, _Operand dyop, cnp.ndarray dy_arr,
         dy = dyop.array
         db = db_arr
         with nogil:
-            _column_sums(dy, db)
+            _column_sums(dy, db, accumulate)
     if n == 0 or m == 0:  # products with an empty inner dimension
         if dx_arr is not None:
             (<cnp.ndarray>dx_arr)[...] = 0
+        if not accumulate:
+            for out_arr in (dw_arr, db_arr):
+                if out_arr is not None:
+                    (<cnp.ndarray>out_arr)[...] = 0
         return 0
     if dw_arr is not None and k > 0:
         out = <floating*>cnp.PyArray_DATA(dw_arr)
-        with nogil:  # dw(K, M) += x^T(K, N) @ dy(N, M)
+        with nogil:  # dw(K, M) (+)= x^T(K, N) @ dy(N, M)
             _gemm(not x.trans, dyop.trans, k, m, n, <floating>1,
                   <const floating*>cnp.PyArray_DATA(x.array), x.ld, dyp, dyop.ld,
-                  <floating>1, out, m)
+                  <floating>(1 if accumulate else 0), out, m)
     if dx_arr is not None and k > 0:
         out = <floating*>cnp.PyArray_DATA(dx_arr)
         with nogil:  # dx(N, K) = dy(N, M) @ w^T(M, K)
@@ -236,10 +227,12 @@ cdef int _backward(_Operand x, _Operand w, _Operand dyop, cnp.ndarray dy_arr,
     return 0
 
 
-def linear_backward(x, w, dy, dx, dw, db):
+def linear_backward(x, w, dy, dx, dw, db, bint accumulate=True):
     """Gradients of out = x @ w + b: dw += x.T @ dy; db += dy.sum(0); dx[:] = dy @ w.T.
 
-    dw and db ACCUMULATE (+=); dx is OVERWRITTEN.
+    dw and db ACCUMULATE (+=), or with accumulate=False are OVERWRITTEN (the
+    first gradient of a step, written by the gemm with beta = 0 instead of
+    zeroing and then adding); dx is OVERWRITTEN.
 
     Args:
         x: (N, K) forward input; may be strided; may be None when dw is None.
@@ -295,6 +288,6 @@ def linear_backward(x, w, dy, dx, dw, db):
             _no_overlap(p, outputs[i][0], outputs[j][1], outputs[j][0], fn)
     xop = _blas_operand(xa) if xa is not None else None
     if t == cnp.NPY_FLOAT32:
-        _backward[float](xop, _blas_operand(wa), _blas_operand(dya), dya, dxa, dwa, dba, 0)
+        _backward[float](xop, _blas_operand(wa), _blas_operand(dya), dya, dxa, dwa, dba, accumulate, 0)
     else:
-        _backward[double](xop, _blas_operand(wa), _blas_operand(dya), dya, dxa, dwa, dba, 0)
+        _backward[double](xop, _blas_operand(wa), _blas_operand(dya), dya, dxa, dwa, dba, accumulate, 0)

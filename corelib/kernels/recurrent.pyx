@@ -34,6 +34,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 include "_common.pxi"
+include "_blas.pxi"
 include "_fmath.pxi"
 include "_rnn_common.pxi"
 include "_rnn_slices.pxi"
@@ -315,3 +316,6 @@ def gru_backward(x, kernel, recurrent_kernel, mask, rdrop, activation, recurrent
     if rc:
         raise MemoryError(fn)
     _copy_out(dh0, dh, &s, fn, "dh0")
+
+
+_use_local_threads(_LOCAL_THREADS)

@@ -70,14 +70,17 @@ class Parameter:
 
     Attributes:
         value: the weights, an ndarray owned by the layer.
-        grad: same shape and dtype as `value`; backprop adds into it.
+        grad: same shape and dtype as `value`; backprop adds into it. After
+            `zero_grad` it reads as zeros, but is not written until it is read
+            or until a kernel claims it with `grad_for_write` and overwrites it
+            (so a step's first gradient costs no separate zeroing pass).
         name: stable name within the layer ("kernel", "bias").
         trainable: whether optimizers update it (moving statistics are not).
         regularizer: an optional penalty object with ``__call__(value)`` and
             ``gradient(value)``.
     """
 
-    __slots__ = ("value", "grad", "name", "trainable", "regularizer", "layer")
+    __slots__ = ("value", "_grad", "_grad_unset", "name", "trainable", "regularizer", "layer")
 
     def __init__(
         self,
@@ -88,7 +91,8 @@ class Parameter:
         layer: Layer | None = None,
     ) -> None:
         self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value)
+        self._grad = np.zeros_like(self.value)
+        self._grad_unset = False
         self.name = name
         self.trainable = trainable
         self.regularizer = regularizer
@@ -100,9 +104,42 @@ class Parameter:
         """A Parameter whose value and grad are one read-only zero broadcast to `shape`: it has the
         shape, size and dtype of the real weight and takes no memory (see `shapes_only`)."""
         param = cls.__new__(cls)
-        param.value = param.grad = np.broadcast_to(np.zeros((), dtype), shape)
+        param.value = param._grad = np.broadcast_to(np.zeros((), dtype), shape)
+        param._grad_unset = False
         param.name, param.trainable, param.regularizer, param.layer = name, trainable, regularizer, layer
         return param
+
+    @property
+    def grad(self) -> np.ndarray:
+        """The gradient; zeros (written now) when `zero_grad` was the last to touch it."""
+        if self._grad_unset:
+            self._grad.fill(0)
+            self._grad_unset = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad = value
+        self._grad_unset = False
+
+    def zero_grad(self) -> None:
+        """Make the gradient zero, lazily: nothing is written until it is read or claimed."""
+        self._grad_unset = True
+
+    def settle_grad(self) -> None:
+        """Write the zeros `zero_grad` promised, if nothing has written the gradient since
+        (before reading the gradient's memory other than through `grad`)."""
+        if self._grad_unset:
+            self._grad.fill(0)
+            self._grad_unset = False
+
+    def grad_for_write(self) -> tuple[np.ndarray, bool]:
+        """The gradient array for a kernel to add into, and whether it must add (True) or
+        overwrite every element (False: the gradient was zeroed and not yet written)."""
+        if self._grad_unset:
+            self._grad_unset = False
+            return self._grad, False
+        return self._grad, True
 
     @property
     def shape(self) -> tuple:

@@ -267,6 +267,8 @@ class DataParallel:
             swb = None if sw is None else sw[part]
             scales = self._loss_scales(rows, n)
             y_pred = model.compute_gradients(xb, yb, swb, loss_scales=scales)
+            for p in model.weights:  # the reduction reads the buffers, not `grad`
+                p.settle_grad()
             for i, scale in enumerate(scales):
                 stats[i] = compiled.last_losses[i] * scale
             metrics.update(yb, y_pred, swb)

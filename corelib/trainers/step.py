@@ -38,7 +38,7 @@ class StepMixin:
             The model's outputs on the batch (valid until the next step).
         """
         for p in self.weights:
-            p.grad.fill(0)
+            p.zero_grad()
         y_pred, backprop = self._forward(xs, True)
         _, dys = self.compiled_loss.forward_backward(ys, y_pred, sample_weight)
         if loss_scales is not None:

@@ -23,6 +23,23 @@ from corelib.validation import positive_int
 __all__ = ["Dense"]
 
 
+def _grads_for_write(kernel, bias) -> tuple:
+    """(dw, db, accumulate) for `linear_backward`: a step's first backward
+    overwrites the zeroed gradients instead of zeroing and adding (see
+    `Parameter.grad_for_write`)."""
+    dw, add_w = kernel.grad_for_write()
+    if bias is None:
+        return dw, None, add_w
+    db, add_b = bias.grad_for_write()
+    if add_w != add_b:  # only one was written before (a shared weight): add into both
+        if not add_w:
+            dw[...] = 0
+        if not add_b:
+            db[...] = 0
+        return dw, db, True
+    return dw, db, add_w
+
+
 class Dense(Layer):
     """Fully connected layer: ``activation(x @ kernel + bias)`` on the last axis.
 
@@ -102,7 +119,7 @@ class Dense(Layer):
             dx = None
             if need_input_grad:
                 dx = self.buffer(("dx", slot), x2.shape, dtype) if training else np.empty(x2.shape, dtype)
-            _k.linear_backward(x2, w, dy2, dx, kernel.grad, None if bias is None else bias.grad)
+            _k.linear_backward(x2, w, dy2, dx, *_grads_for_write(kernel, bias))
             if dx is None or x.ndim == 2:
                 return dx
             return dx.reshape(shape)
