@@ -133,6 +133,8 @@ def profile_step(model, x, y, steps: int) -> dict:
 CASES = {
     # name: (model kind, batch, torch memory format, steps per round)
     "cnn_28x28_b64_vs_channels_last": ("cnn", 64, "channels_last", 10),
+    "cnn_28x28_b8_vs_channels_last": ("cnn", 8, "channels_last", 60),
+    "cnn_28x28_b256_vs_channels_last": ("cnn", 256, "channels_last", 3),
     "cnn_28x28_b64_vs_nchw": ("cnn", 64, "nchw", 10),
     "conv1d_100x16_b64": ("conv1d", 64, "nchw", 40),
 }

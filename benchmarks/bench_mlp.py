@@ -4,7 +4,8 @@
 
 Prints samples per second for both and the median of the per-round ratios
 (>1 means dl is faster) with its min-max spread. Cases (issue 2):
-  - MLP 784-512-512-10 at batch 128 (SGD, softmax cross-entropy): compute-bound.
+  - MLP 784-512-512-10 at batch 128 (SGD, softmax cross-entropy): compute-bound;
+    and the same at batch 32, 256, 512 and 1024 (issue 16).
   - MLP 64-32-10 at batch 32: per-step overhead.
 """
 
@@ -60,6 +61,10 @@ def build_pair(sizes: list[int], batch: int, seed: int = 0):
 
 CASES = {
     "mlp_784_512_512_10_b128": ([784, 512, 512, 10], 128, 20),
+    "mlp_784_512_512_10_b32": ([784, 512, 512, 10], 32, 60),
+    "mlp_784_512_512_10_b256": ([784, 512, 512, 10], 256, 10),
+    "mlp_784_512_512_10_b512": ([784, 512, 512, 10], 512, 5),
+    "mlp_784_512_512_10_b1024": ([784, 512, 512, 10], 1024, 3),
     "mlp_64_32_10_b32": ([64, 32, 10], 32, 400),
 }
 

@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["linear_forward", "linear_backward"]
 
 def linear_forward(
-    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray
+    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], out: np.ndarray, relu: bool = False
 ) -> np.ndarray: ...
 def linear_backward(
     x: Optional[np.ndarray],

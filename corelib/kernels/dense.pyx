@@ -88,8 +88,36 @@ cdef void _fill_rows(floating[:, ::1] out, const floating[::1] b) noexcept nogil
             memcpy(&out[i, 0], &b[0], m * sizeof(floating))
 
 
+cdef void _bias_relu_rows(floating[:, ::1] out, const floating[::1] b, bint has_bias,
+                          Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    """out[i] = max(out[i] + b, 0) for rows i0..i1, each row once while it is in cache."""
+    cdef Py_ssize_t i, j, m = out.shape[1]
+    cdef floating v, zero = 0
+    cdef floating* row
+    for i in range(i0, i1):
+        row = &out[i, 0]
+        if has_bias:
+            for j in range(m):
+                v = row[j] + b[j]
+                row[j] = v if v > zero else zero
+        else:
+            for j in range(m):
+                v = row[j]
+                row[j] = v if v > zero else zero
+
+
+cdef void _bias_relu(floating[:, ::1] out, const floating[::1] b, bint has_bias) noexcept nogil:
+    cdef Py_ssize_t n = out.shape[0], blk, nblocks = (n + 15) // 16
+    cdef int nt = n_threads(n * out.shape[1])
+    if nt > 1 and nblocks > 1:
+        for blk in prange(nblocks, num_threads=nt, schedule="static"):
+            _bias_relu_rows(out, b, has_bias, blk * 16, min(n, blk * 16 + 16))
+    else:
+        _bias_relu_rows(out, b, has_bias, 0, n)
+
+
 cdef int _forward(_Operand x, _Operand w, object b, cnp.ndarray out_arr,
-                  floating[:, ::1] out) except -1:
+                  floating[:, ::1] out, bint relu) except -1:
     cdef const floating[::1] bias
     cdef int n = out.shape[0], m = out.shape[1], k = cnp.PyArray_DIM(w.array, 0)
     cdef floating beta = 0
@@ -97,8 +125,17 @@ cdef int _forward(_Operand x, _Operand w, object b, cnp.ndarray out_arr,
     cdef const floating* wp = <const floating*>cnp.PyArray_DATA(w.array)
     if n == 0 or m == 0:
         return 0
-    if b is not None:
-        bias = b
+    cdef bint has_bias = b is not None
+    bias = b if has_bias else out[0]  # (a row of out stands in, unread, when there is no bias)
+    if relu:  # the product, then bias and ReLU in one pass over each row
+        if k == 0:
+            memset(&out[0, 0], 0, n * m * sizeof(floating))
+        with nogil:
+            if k > 0:
+                _gemm(x.trans, w.trans, n, m, k, <floating>1, xp, x.ld, wp, w.ld, <floating>0, &out[0, 0], m)
+            _bias_relu(out, bias, has_bias)
+        return 0
+    if has_bias:
         beta = 1
         with nogil:
             _fill_rows(out, bias)
@@ -110,8 +147,9 @@ cdef int _forward(_Operand x, _Operand w, object b, cnp.ndarray out_arr,
     return 0
 
 
-def linear_forward(x, w, b, out):
-    """out[:] = x @ w (+ b), computed in place.
+def linear_forward(x, w, b, out, bint relu=False):
+    """out[:] = x @ w (+ b), computed in place; with relu, max(x @ w (+ b), 0),
+    the bias and the ReLU applied in one pass after the product.
 
     Args:
         x: (N, K) input, float32 or float64; may be strided.
@@ -145,9 +183,9 @@ def linear_forward(x, w, b, out):
     _no_overlap(o, "out", xa, "x", fn)
     _no_overlap(o, "out", wa, "w", fn)
     if t == cnp.NPY_FLOAT32:
-        _forward[float](_blas_operand(xa), _blas_operand(wa), b, o, o)
+        _forward[float](_blas_operand(xa), _blas_operand(wa), b, o, o, relu)
     else:
-        _forward[double](_blas_operand(xa), _blas_operand(wa), b, o, o)
+        _forward[double](_blas_operand(xa), _blas_operand(wa), b, o, o, relu)
     return out
 
 

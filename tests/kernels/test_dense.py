@@ -189,3 +189,13 @@ def test_any_shape_and_layout(n, k, m, x_layout, w_layout, dy_layout, bias, dtyp
     assert_close(dx, dy64 @ w64.T, dtype, scale=np.abs(dy) @ np.abs(w).T)
     assert_close(dw, 1 + x64.T @ dy64, dtype, scale=np.abs(x).T @ np.abs(dy) + 1)
     assert_close(db, 1 + dy64.sum(0), dtype, scale=np.abs(dy).sum(0) + 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n", [0, 1, 7, 300])
+def test_forward_with_fused_relu_matches_numpy(dtype, bias, n, threaded):
+    x, w, b, _ = _data(n, 9, 70, dtype)
+    out = np.full((n, 70), np.nan, dtype)
+    assert dense.linear_forward(x, w, b if bias else None, out, relu=True) is out
+    assert_close(out, np.maximum(x.astype(np.float64) @ w + (b if bias else 0), 0), dtype, scale=3.0)

@@ -16,6 +16,7 @@ from corelib.builtin.layers._common import (
     kernel_options_config,
     set_kernel_options,
 )
+from corelib.builtin.activations import ReLU
 from corelib.kernels import dense as _k
 from corelib.layers.base import Layer, Shape
 from corelib.validation import positive_int
@@ -111,8 +112,11 @@ class Dense(Layer):
         out_shape = (x2.shape[0], self.units)
         slot = self._ws.acquire() if training else -1
         z = self.buffer(("z", slot), out_shape, dtype) if training else np.empty(out_shape, dtype)
-        _k.linear_forward(x2, w, None if bias is None else bias.value, z)
-        y = activate(self, act, z, slot)
+        if type(act) is ReLU:  # bias and ReLU in one pass after the product; y is z, as in place
+            y = _k.linear_forward(x2, w, None if bias is None else bias.value, z, relu=True)
+        else:
+            _k.linear_forward(x2, w, None if bias is None else bias.value, z)
+            y = activate(self, act, z, slot)
 
         def backprop(dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
             dy2 = activation_grad(self, act, z, y, dy if dy.ndim == 2 else dy.reshape(out_shape), slot)
