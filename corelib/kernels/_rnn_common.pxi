@@ -69,8 +69,9 @@ cdef inline bint _masked(const Seq* s, int b, int t) noexcept nogil:
 
 cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb, floating beta,
-                     floating* c, Py_ssize_t ldc) noexcept nogil:
-    """Row-major C(m, n) = alpha op(A) op(B) + beta C (operands swapped for BLAS)."""
+                     floating* c, Py_ssize_t ldc, bint openblas=False) noexcept nogil:
+    """Row-major C(m, n) = alpha op(A) op(B) + beta C (operands swapped for BLAS);
+    on SciPy's OpenBLAS whatever the BLAS choice when `openblas` (see _gemm)."""
     cdef int i
     if m <= 0 or n <= 0:
         return
@@ -79,7 +80,7 @@ cdef inline void _mm(bint ta, bint tb, int m, int n, int k, floating alpha,
             for i in range(m):
                 memset(c + i * ldc, 0, n * sizeof(floating))
         return
-    _gemm(ta, tb, m, n, k, alpha, a, <int>lda, b, <int>ldb, beta, c, <int>ldc)
+    _gemm(ta, tb, m, n, k, alpha, a, <int>lda, b, <int>ldb, beta, c, <int>ldc, openblas)
 
 
 cdef inline floating _act(int code, floating x) noexcept nogil:

@@ -37,6 +37,14 @@ cdef extern from *:
         dl_blas_local_threads = (dl_local_threads_fn)address;
     }
 
+    /* With MKL the slices run as an OpenMP team instead: the same libgomp
+       threads as MKL's products and the kernels' loops (one pool), where
+       pthreads of their own would compete with those threads' spinning
+       (LSTM(128) step, 2 cores: 16.7 ms on pthreads beside MKL, see
+       docs/benchmarks.md). MKL called inside the team runs on the caller. */
+    static int dl_slices_openmp = 0;
+    static void dl_set_slices_openmp(int on) { dl_slices_openmp = on; }
+
     typedef struct {
         dl_slice_fn fn; void* job; int k; int rc;
     #ifdef DL_PLACE_THREADS
@@ -76,6 +84,13 @@ cdef extern from *:
     #endif
         int k, rc = 0, previous = 0, local = parallel && n > 1 && dl_blas_local_threads;
         if (n > 64) n = 64;
+    #ifdef _OPENMP
+        if (dl_slices_openmp && parallel && n > 1) {
+            #pragma omp parallel for num_threads(n) schedule(static, 1) reduction(+:rc)
+            for (k = 0; k < n; k++) rc += fn(job, k);
+            return rc;
+        }
+    #endif
         for (k = 0; k < n; k++) {
             runs[k].fn = fn; runs[k].job = job; runs[k].k = k; runs[k].rc = 0;
     #ifdef DL_PLACE_THREADS
@@ -122,12 +137,17 @@ cdef extern from *:
     ctypedef int (*dl_slice_fn)(void* job, int k) noexcept nogil
     int dl_run_slices(dl_slice_fn fn, void* job, int n, int parallel) noexcept nogil
     void dl_set_blas_local_threads(size_t address) noexcept nogil
+    void dl_set_slices_openmp(int on) noexcept nogil
 
 
 def _use_local_threads(size_t address=0):
     """The BLAS's per-thread thread-count setter (0: none), which the slice
-    threads call to run their products on themselves."""
+    threads call to run their products on themselves; with one, the slices
+    run as an OpenMP team (MKL's threads) instead of threads of their own."""
+    global SLICES_OPENMP
     dl_set_blas_local_threads(address)
+    dl_set_slices_openmp(address != 0)
+    SLICES_OPENMP = address != 0
 
 
 cdef enum SliceKind:
