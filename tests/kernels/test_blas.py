@@ -128,3 +128,11 @@ def test_set_num_threads_sets_the_kernels_thread_count():
 def test_set_num_threads_refuses_what_is_not_a_positive_int(n):
     with pytest.raises(ConfigError, match="set_num_threads expects a positive int"):
         corelib.config.set_num_threads(n)
+
+
+def test_the_spin_count_default_is_set_only_when_the_environment_has_none():
+    code = "import os, corelib.kernels.dense; print(os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    unset = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert unset.stdout.strip() == "30000", unset.stderr
+    assert _in_subprocess(code, GOMP_SPINCOUNT="5").stdout.strip() == "5"
