@@ -6,12 +6,12 @@ Intel MKL is installed (``pip install "dl[mkl]"``), `select("auto")` points them
 at MKL's LP64 sgemm/dgemm with MKL's GNU threading layer, so MKL's threads are
 the same libgomp OpenMP threads the kernels' own parallel loops use: one pool
 for the whole library. On the 2-core development machine MKL's sgemm runs the
-MLP's products at 270-330 GFLOP/s against 120-210 for OpenBLAS
+MLP's products at 230-316 GFLOP/s against 114-275 for SciPy's OpenBLAS
 (docs/benchmarks.md, "Choosing the BLAS").
 
-`DL_BLAS` chooses when the first kernel module is imported: ``auto`` (the default: MKL when it can be loaded),
-``mkl`` or ``openblas``. `DL_MKL_LIBRARY` names an MKL runtime library
-(libmkl_rt) to load instead of searching for one.
+`DL_BLAS` chooses when the first kernel module is imported: ``auto`` (the
+default: MKL when it can be loaded), ``mkl`` or ``openblas``. `DL_MKL_LIBRARY`
+names an MKL runtime library (libmkl_rt) to load instead of searching for one.
 """
 
 from __future__ import annotations
@@ -119,7 +119,12 @@ def _initial_addresses() -> tuple[int, int, int]:
     imported: the choice `DL_BLAS` makes, on the first call; then whatever
     `select` chose last (0s: SciPy's OpenBLAS)."""
     if _state["backend"] is None:
-        return _choose(os.environ.get("DL_BLAS", "auto").strip().lower() or "auto")
+        name = os.environ.get("DL_BLAS", "auto").strip().lower() or "auto"
+        if name not in _BACKENDS:
+            warnings.warn(f"dl: DL_BLAS must be one of {', '.join(_BACKENDS)}, not {name!r}; using auto",
+                          RuntimeWarning, stacklevel=3)
+            name = "auto"
+        return _choose(name)
     return _state["addresses"]
 
 

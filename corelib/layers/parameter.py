@@ -113,8 +113,7 @@ class Parameter:
     def grad(self) -> np.ndarray:
         """The gradient; zeros (written now) when `zero_grad` was the last to touch it."""
         if self._grad_unset:
-            self._grad.fill(0)
-            self._grad_unset = False
+            self.settle_grad()
         return self._grad
 
     @grad.setter

@@ -110,6 +110,13 @@ def test_an_mkl_that_cannot_be_loaded_warns_and_keeps_openblas(tmp_path):
     assert "DL_BLAS=mkl but MKL cannot be loaded" in result.stderr and "using OpenBLAS" in result.stderr
 
 
+def test_an_unknown_dl_blas_warns_and_chooses_automatically():
+    result = _in_subprocess("from corelib.kernels import dense, blas; print(blas.backend())", DL_BLAS="atlas")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == BACKENDS[-1]  # mkl where it is installed
+    assert "DL_BLAS must be one of auto, mkl, openblas, not 'atlas'; using auto" in result.stderr
+
+
 def test_dl_blas_openblas_is_honoured_at_import():
     result = _in_subprocess("from corelib.kernels import conv, blas; print(blas.backend())", DL_BLAS="openblas")
     assert result.returncode == 0, result.stderr
