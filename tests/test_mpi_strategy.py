@@ -4,6 +4,8 @@ detection, in one process: nothing here needs MPI or starts it."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -179,3 +181,15 @@ def test_installed_dl_mpi_registers_its_strategy():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(distribute.get_strategy(), distribute.DefaultStrategy)  # no launcher: not used
+
+
+@pytest.mark.skipif(not INSTALLED, reason="dl-mpi is not installed (a subprocess needs it importable)")
+def test_limit_threads_sets_the_kernels_pool_and_mkl():
+    code = ("from dl_mpi._launch import limit_threads; limit_threads(1); "
+            "from corelib.config import get_num_threads; from corelib.kernels import blas; "
+            "mkl = blas._state['mkl']; "
+            "print(get_num_threads(), mkl.MKL_Get_Max_Threads() if mkl is not None else 1)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Mapping
+from typing import Mapping
 
 __all__ = ["world_size_from_environ", "UNKNOWN", "threads_per_rank", "limit_threads", "warn_if_oversubscribed"]
 
@@ -21,7 +21,6 @@ UNKNOWN = -1
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 ENV_THREADS = "DL_MPI_THREADS"
-_LIMITS: list[Any] = []  # keeps threadpoolctl's limiter alive
 
 
 def world_size_from_environ(environ: Mapping[str, str]) -> int:
@@ -80,10 +79,11 @@ def threads_per_rank(setting: int | str | None, environ: Mapping[str, str], rank
 
 
 def limit_threads(n: int) -> None:
-    """Use `n` threads in every BLAS and OpenMP library loaded in this process."""
-    from threadpoolctl import threadpool_limits
+    """Use `n` threads in dl's kernels (their OpenMP pool and MKL, loaded now if they were not)
+    and in every other BLAS and OpenMP library loaded in this process."""
+    from corelib.config import set_num_threads
 
-    _LIMITS.append(threadpool_limits(limits=n))
+    set_num_threads(n)
 
 
 def warn_if_oversubscribed(threads: int | None, ranks_on_node: int, cpus: int) -> None:
