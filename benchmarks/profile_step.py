@@ -1,6 +1,6 @@
 """Where a dl training step's time goes, kernel by kernel.
 
-    OMP_NUM_THREADS=2 python benchmarks/profile_step.py [--model mlp|mlp_b32|mlp_b1024|cnn] [--steps 300]
+    OMP_NUM_THREADS=2 python benchmarks/profile_step.py [--model mlp|mlp_b32|mlp_b1024|cnn|cnn_b256] [--steps 300]
 
 Every public function of every compiled kernel module is wrapped in a timer
 (a few hundred nanoseconds each), the model trains `--steps` steps with
@@ -83,8 +83,9 @@ def build(model_name: str):
         model = models.Sequential([layers.Dense(512, activation="relu", input_shape=(784,)),
                                    layers.Dense(512, activation="relu"), layers.Dense(10)])
     else:
-        x = rng.standard_normal((64, 28, 28, 1)).astype(np.float32)
-        y = rng.integers(0, 10, size=64)
+        batch = 256 if model_name == "cnn_b256" else 64
+        x = rng.standard_normal((batch, 28, 28, 1)).astype(np.float32)
+        y = rng.integers(0, 10, size=batch)
         return _dl_model("cnn"), x, y
     model.compile(optimizer=optimizers.SGD(learning_rate=0.01),
                   loss=losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -93,7 +94,7 @@ def build(model_name: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="mlp", choices=["mlp", "mlp_b32", "mlp_b1024", "cnn"])
+    parser.add_argument("--model", default="mlp", choices=["mlp", "mlp_b32", "mlp_b1024", "cnn", "cnn_b256"])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
