@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -193,3 +194,69 @@ def test_limit_threads_sets_the_kernels_pool_and_mkl():
                             env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="the watchdog reads /proc")
+def test_the_watchdog_aborts_when_a_rank_on_this_machine_vanishes(monkeypatch):
+    """Without MPI: a fake communicator names a child process as rank 1, then the child is killed
+    (a zombie until reaped, then gone); a peer whose start time does not match is never watched."""
+    import socket
+    import threading
+
+    from dl_mpi import _watchdog
+
+    monkeypatch.setattr(_watchdog, "_WATCH", _watchdog._Watch())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+
+        class Comm:
+            def Get_rank(self):
+                return 0
+
+            def allgather(self, mine):
+                assert mine == (host, os.getpid(), _watchdog._start_time("self"))
+                return [mine, (host, child.pid, _watchdog._start_time(child.pid)),
+                        (host, os.getppid(), "1"), ("elsewhere", child.pid, "1")]  # another namespace, machine
+
+        called, reasons = threading.Event(), []
+        _watchdog.start(Comm(), lambda why: (reasons.append(why), called.set()))
+        assert [rank for rank, _, _ in _watchdog._WATCH.peers] == [1]
+        assert _watchdog.peer_gone() is None and not called.wait(0.5)
+        child.kill()
+        assert called.wait(10), "the watchdog did not notice"
+        assert reasons == [f"sees rank 1 (pid {child.pid}) gone: it ended without finishing the job "
+                           f"(killed, or it left without MPI)"]
+        assert _watchdog.peer_gone() == f"rank 1 (pid {child.pid})"
+    finally:
+        child.kill()
+        child.wait()
+        _watchdog.stand_down()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="the watchdog reads /proc")
+def test_the_watchdog_stands_down_at_the_exit_barrier(monkeypatch):
+    import socket
+
+    from dl_mpi import _watchdog
+
+    monkeypatch.setattr(_watchdog, "_WATCH", _watchdog._Watch())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        class Comm:
+            def Get_rank(self):
+                return 0
+
+            def allgather(self, mine):
+                return [mine, (socket.gethostname(), child.pid, _watchdog._start_time(child.pid))]
+
+        reasons = []
+        _watchdog.start(Comm(), reasons.append)
+        _watchdog.stand_down()  # this rank finished: a peer that now ends is the exit barrier's to judge
+        child.kill()
+        child.wait()
+        time.sleep(3 * (_watchdog.POLL_SECONDS + _watchdog.GRACE_SECONDS))
+        assert reasons == [] and _watchdog.peer_gone() == f"rank 1 (pid {child.pid})"
+    finally:
+        child.kill()
+        child.wait()

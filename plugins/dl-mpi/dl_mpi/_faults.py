@@ -14,8 +14,9 @@ then wait in MPI_Finalize and the job would hang. Three safeguards:
   in a collective). Long enough for the chief's work after training (saving,
   plotting); a program whose ranks work apart for longer raises it.
 
-A rank that is killed or exits without MPI (SIGKILL, os._exit) is the
-launcher's to detect: mpiexec then ends the job itself.
+- a rank that is killed or exits without MPI (SIGKILL, os._exit) is seen
+  gone by the others on its machine (`_watchdog`), which abort the job; on
+  other machines it is the launcher's to detect.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import time
 import traceback
 from typing import Any, Iterator
 
+from dl_mpi import _watchdog
+
 __all__ = ["guard", "install", "abort"]
 
 ENV_EXIT_TIMEOUT = "DL_MPI_EXIT_TIMEOUT"
@@ -39,11 +42,11 @@ def _who(comm: Any) -> str:
     return f"dl-mpi: rank {comm.Get_rank()} of {comm.Get_size()} ({socket.gethostname()}, pid {os.getpid()})"
 
 
-def abort(comm: Any, what: str, exc: BaseException | None, code: int = 1) -> None:
-    """Print why this rank fails (the traceback unless it is a dl error) and end the whole job."""
+def abort(comm: Any, what: str, exc: BaseException | None, code: int = 1, why: str | None = None) -> None:
+    """Print why this rank fails (the traceback unless it is a dl error; or `why`) and end the whole job."""
     from corelib.errors import DLError, one_line
 
-    lines = [f"{_who(comm)} failed in {what}"]
+    lines = [f"{_who(comm)} {why}" if why else f"{_who(comm)} failed in {what}"]
     if exc is not None:
         if isinstance(exc, DLError):
             lines.append(f"{type(exc).__name__}: {one_line(exc)}")
@@ -81,11 +84,13 @@ def install(comm: Any) -> None:
 
     sys.excepthook = hook
     atexit.register(_exit_barrier, comm)
+    _watchdog.start(comm, lambda why: abort(comm, "", None, 1, why=why))
 
 
 def _exit_barrier(comm: Any) -> None:
     from mpi4py import MPI
 
+    _watchdog.stand_down()
     if MPI.Is_finalized():
         return
     try:
@@ -95,8 +100,14 @@ def _exit_barrier(comm: Any) -> None:
     request = comm.Ibarrier()
     deadline = time.monotonic() + timeout
     pause = 1e-4
+    gone_since = None
     while not request.Test():
-        if time.monotonic() > deadline:
+        gone = _watchdog.peer_gone()
+        now = time.monotonic()
+        gone_since = (gone_since or now) if gone else None
+        if gone and now - gone_since > _watchdog.GRACE_SECONDS:
+            abort(comm, "", None, 1, why=f"has finished, but {gone} ended without finishing the job (killed, or it left without MPI)")
+        if now > deadline:
             print(f"{_who(comm)} has finished, but other ranks did not finish within {timeout:g} s "
                   f"({ENV_EXIT_TIMEOUT}): one stopped early or is stuck; stopping all ranks", file=sys.stderr,
                   flush=True)

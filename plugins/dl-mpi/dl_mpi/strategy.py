@@ -20,7 +20,7 @@ def _world() -> tuple[Any, int]:
     if not _WORLD:
         import mpi4py
 
-        mpi4py.rc.threads = False  # dl calls MPI from one thread only
+        mpi4py.rc.thread_level = "multiple"  # dl's calls come from one thread, but the watchdog may abort
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD.Dup()
