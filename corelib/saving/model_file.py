@@ -31,6 +31,7 @@ from corelib.saving.archive import (FORMAT, FORMAT_VERSION, npz_bytes, open_inne
                                     write_atomically)
 from corelib.saving.npy_header import read_npy_data, read_npy_header
 from corelib.saving.safe_zip import CORRUPT_ENTRY_ERRORS, check_entries, npz_headers, read_npz
+from corelib.saving.safetensors_file import is_safetensors, load_safetensors, save_safetensors
 from corelib.saving.serialization import provider
 from corelib.version import __version__
 
@@ -135,23 +136,40 @@ def assign_weights(model: Any, arrays: dict[str, np.ndarray], path: str) -> None
 
 
 def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    """Only the weights, as an .npz keyed "layer/weight" with an index of their order and
-    layer classes (`INDEX_KEY`), written atomically."""
+    """Only the weights, keyed "layer/weight" with an index of their order and layer classes,
+    written atomically: an .npz (the index in `INDEX_KEY`), or safetensors when the name ends
+    in ".safetensors" (the index in the header's metadata)."""
     path = os.fspath(filepath)
     if not overwrite and os.path.exists(path):
         raise ModelFileError(f"{path} exists and overwrite=False")
     index = {"format": _INDEX_FORMAT, "weights": [p.path for p in model.weights], "classes": weight_classes(model)}
     arrays = {p.path: p.value for p in model.weights}
+    if is_safetensors(path):
+        save_safetensors(path, index["weights"], index["classes"], arrays)
+        return
     arrays[INDEX_KEY] = np.frombuffer(json.dumps(index).encode("utf-8"), dtype=np.uint8)
     data = npz_bytes(arrays)
     write_atomically(path, lambda fh: fh.write(data))
 
 
 def load_weights(model: Any, filepath: str | os.PathLike) -> None:
-    """Weights from `save_weights`'s .npz, or from a model file, into `model`, matched by
-    structure (see the module's docstring); nothing is written unless every weight fits."""
+    """Weights from `save_weights`'s .npz or .safetensors, or from a model file, into `model`,
+    matched by structure (see the module's docstring); nothing is written unless every weight fits."""
     path = os.fspath(filepath)
     expected = sum(p.value.nbytes for p in model.weights) + 2**20
+    if is_safetensors(path):
+        arrays, headers, order, classes = load_safetensors(path, expected, len(model.weights))
+        if order is None and sorted(headers) != sorted(p.path for p in model.weights):
+            unknown = sorted(set(headers) - {p.path for p in model.weights}) or \
+                sorted({p.path for p in model.weights} - set(headers))
+            raise ModelFileError(f"{path}: the weights do not match the model: the file has no dl index, so its "
+                                 f"tensors are matched by name, and '{unknown[0]}' is "
+                                 f"{'not a weight of' if unknown[0] in headers else 'missing for'} model "
+                                 f"'{model.name}'")
+        pairs = match_weights(model, headers, order, classes, path)
+        for key, p in pairs:
+            p.value[...] = arrays[key]
+        return
     with open_zip(path, "weights file") as zf:
         infos = check_entries(zf, path, "the weights file")
         if "weights.npz" in infos:  # a whole model file
