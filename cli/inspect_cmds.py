@@ -17,8 +17,8 @@ def list_command(kind: str | None, as_json: bool) -> None:
     """List registered components: kind, name, plugin, version, description.
 
     KIND limits the list to one kind: layers, losses, optimizers, schedules,
-    metrics, activations, initializers, regularizers, callbacks, datasets or
-    strategies (the singular works too).
+    metrics, activations, initializers, regularizers, callbacks, datasets,
+    strategies or onnx_exporters (the singular works too).
     """
     from corelib.registry import get_registry, normalize_kind
 

@@ -24,6 +24,7 @@ try:  # Ctrl-C while Python is still importing `dl`: one line and 130, as later 
     from dl_cli._format import printable
     from dl_cli._options import FILE_SYSTEM_ERRORS
     from dl_cli.compose_cmd import compose_command
+    from dl_cli.export_cmd import export_command
     from dl_cli.inspect_cmds import list_command, plugins_command
     from dl_cli.plugin_cmds import plugin_group
     from dl_cli.train import train_command
@@ -181,7 +182,7 @@ cli.add_command(list_command)
 cli.add_command(plugins_command)
 cli.add_command(train_command)
 cli.add_command(plugin_group)
-for _command in (compose_command, evaluate_command, predict_command, summary_command):
+for _command in (compose_command, evaluate_command, predict_command, summary_command, export_command):
     cli.add_command(_command)
 
 

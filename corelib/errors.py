@@ -19,6 +19,7 @@ __all__ = [
     "PluginError",
     "PluginConflictError",
     "ModelFileError",
+    "ExportError",
     "one_line",
     "exception_line",
     "short_repr",
@@ -62,6 +63,11 @@ class PluginConflictError(PluginError):
 
 class ModelFileError(DLError, ValueError):
     """A model file is missing, corrupt, unsafe or from an unknown format."""
+
+
+class ExportError(ConfigError):
+    """A model cannot be exported to another format (ONNX): a layer without an exporter,
+    an option the format cannot express, or the format's library missing."""
 
 
 def one_line(message: object) -> str:

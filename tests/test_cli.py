@@ -120,7 +120,7 @@ def test_list_unknown_kind_exits_2_with_one_line(runner, reg):
     assert result.exit_code == 2
     assert _error_line(result) == (
         "Error: Unknown component kind: 'layerz'. Did you mean 'layers'? Kinds: layers, losses, optimizers, schedules, "
-        "metrics, activations, initializers, regularizers, callbacks, datasets, strategies"
+        "metrics, activations, initializers, regularizers, callbacks, datasets, strategies, onnx_exporters"
     )
 
 

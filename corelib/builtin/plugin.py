@@ -220,3 +220,15 @@ def register_callbacks(register: Register) -> None:
 
     for cls in (ModelCheckpoint, LambdaCallback, TensorBoard):
         register(cls)
+
+
+@hookimpl
+def register_onnx_exporters(register: Register) -> None:
+    from corelib.builtin.onnx_exporters import builtin_exporters
+
+    for name, exporter in builtin_exporters():
+        register(name, exporter, description=f"{name} to ONNX: {_first_line(exporter)}")
+
+
+def _first_line(obj: object) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""

@@ -24,6 +24,7 @@ KINDS = (
     "callbacks",
     "datasets",
     "strategies",
+    "onnx_exporters",
 )
 _SINGULAR = {
     "layers": "layer",
@@ -37,8 +38,11 @@ _SINGULAR = {
     "callbacks": "callback",
     "datasets": "dataset",
     "strategies": "strategy",
+    "onnx_exporters": "onnx_exporter",
 }
 _BY_SINGULAR = {v: k for k, v in _SINGULAR.items()}
+# kinds found by the exact registered name only (an ONNX exporter by its layer's name): no snake_case alias
+_EXACT_NAMES = frozenset({"onnx_exporters"})
 
 
 def snake_case(name: str) -> str:
@@ -216,6 +220,19 @@ class Staging:
 
             return register_dataset
 
+        if kind == "onnx_exporters":
+
+            def register_onnx_exporter(layer: Any, exporter: Callable, description: str = "") -> None:
+                name = layer if isinstance(layer, str) else getattr(layer, "__name__", None)
+                if not isinstance(name, str) or not name:
+                    raise PluginError(f"{hook}: the layer must be a layer class or its registered name. "
+                                      f"Received: {layer!r}")
+                if not callable(exporter):
+                    raise PluginError(f"{hook}: the exporter of layer {name!r} is not callable. Received: {exporter!r}")
+                self._add(kind, hook, exporter, name, (), description or first_doc_line(exporter))
+
+            return register_onnx_exporter
+
         def register(obj: Any, name: str | None = None, aliases: Iterable[str] = (), description: str | None = None) -> None:
             if name is None:
                 name = getattr(obj, "__name__", None)
@@ -256,7 +273,8 @@ class Staging:
             keys = [s.name, *s.aliases]
             aliases = s.aliases
             if (
-                auto not in (s.name, *s.aliases)
+                s.kind not in _EXACT_NAMES
+                and auto not in (s.name, *s.aliases)
                 and (s.kind, auto) not in self._explicit
                 and autos[(s.kind, auto)] == 1
             ):

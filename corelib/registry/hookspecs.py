@@ -101,6 +101,18 @@ def register_strategies(register: Register) -> None:
 
 
 @hookspec
+def register_onnx_exporters(register: Register) -> None:
+    """Register ONNX exporters of layers: ``register(layer, exporter, description="")``.
+
+    `layer` is the layer class or its registered name ("Dense"). ``exporter(ctx, layer, x)``
+    adds the layer's ONNX nodes through `ctx` (a `corelib.saving.onnx_export.ExportContext`)
+    and returns its output's name: `x` and the result are a name, or a list of names where
+    the layer's `forward` takes or returns a list. `Model.export(path, format="onnx")` and
+    ``dl export`` use it; ``dl list onnx_exporters`` shows them.
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add click commands to the ``dl`` command group: ``cli.add_command(cmd)``.
 
