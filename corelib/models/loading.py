@@ -16,6 +16,7 @@ from corelib import losses, optimizers
 from corelib.errors import ConfigError, DLError, ModelFileError, UnknownComponentError, one_line, short_repr
 from corelib.layers.base import weight_budget
 from corelib.models.functional import Model
+from corelib.models.keras_loading import build_from_config, is_keras_archive, load_keras_model
 from corelib.models.sequential import Sequential
 from corelib.saving.archive import model_entries, open_inner_npz, open_zip, physical_memory, read_config
 from corelib.saving.model_file import assign_weights, check_weight_headers
@@ -28,14 +29,19 @@ _MAX_STATE_BYTES = 64 * 2**20  # a checkpoint's train_state.json, as corelib.sav
 
 
 def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True) -> Any:
-    """Read a model written by `Model.save`.
+    """Read a model written by `Model.save`, or a Keras 3 `.keras` archive.
 
     Args:
-        filepath: the model file.
-        custom_objects: {name: class} for components not registered by a plugin.
+        filepath: the model file; a Keras 3 archive (a zip holding model.weights.h5, as
+            `keras.Model.save("m.keras")` writes) is translated (`corelib.models.keras_loading`:
+            layers dl or an installed plugin registers only).
+        custom_objects: {name: class} for components not registered by a plugin (dl model
+            files only).
         compile: restore the optimizer, loss and metrics (and optimizer state).
     """
     path = os.fspath(filepath)
+    if is_keras_archive(path):
+        return load_keras_model(path, compile=compile)
     with open_zip(path, "dl model file") as zf:
         infos = model_entries(zf, path, "the model file", "model file")
         if "config.json" not in infos or "weights.npz" not in infos:
@@ -105,19 +111,7 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Mod
 
 
 def _model_from_doc(doc: dict, path: str, custom_objects: dict | None) -> Any:
-    try:
-        model = model_from_config(doc.get("model"), custom_objects)
-    except UnknownComponentError as exc:
-        raise UnknownComponentError(f"{path}: {exc}") from None
-    except DLError as exc:
-        raise ModelFileError(f"{path}: {one_line(exc)}") from None
-    except RecursionError:
-        raise ModelFileError(f"{path}: config.json is nested too deeply") from None
-    except (ValueError, TypeError, OverflowError, MemoryError, KeyError, AttributeError) as exc:
-        raise ModelFileError(f"{path}: the model config cannot be built ({type(exc).__name__}: {one_line(exc)})") from None
-    if not model.built:
-        raise ModelFileError(f"{path}: the model's first layer has no input shape")
-    return model
+    return build_from_config(doc.get("model"), path, custom_objects, keep_unknown=True)
 
 
 def _compile_from_doc(model: Any, cfg: Any, path: str) -> None:

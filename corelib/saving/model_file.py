@@ -29,6 +29,7 @@ from corelib import optimizers
 from corelib.errors import ConfigError, ModelFileError
 from corelib.saving.archive import (FORMAT, FORMAT_VERSION, npz_bytes, open_inner_npz, open_zip, read_config,
                                     write_atomically)
+from corelib.saving.keras_archive import is_hdf5, load_keras_weights
 from corelib.saving.npy_header import read_npy_data, read_npy_header
 from corelib.saving.safe_zip import CORRUPT_ENTRY_ERRORS, check_entries, npz_headers, read_npz
 from corelib.saving.safetensors_file import is_safetensors, load_safetensors, save_safetensors
@@ -153,10 +154,14 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
 
 
 def load_weights(model: Any, filepath: str | os.PathLike) -> None:
-    """Weights from `save_weights`'s .npz or .safetensors, or from a model file, into `model`,
+    """Weights from `save_weights`'s .npz or .safetensors, from a model file, or from Keras 3's
+    .weights.h5 (`corelib.saving.keras_archive`), into `model`,
     matched by structure (see the module's docstring); nothing is written unless every weight fits."""
     path = os.fspath(filepath)
     expected = sum(p.value.nbytes for p in model.weights) + 2**20
+    if is_hdf5(path):  # Keras 3's .weights.h5
+        load_keras_weights(model, path)
+        return
     if is_safetensors(path):
         arrays, headers, order, classes = load_safetensors(path, expected, len(model.weights))
         if order is None and sorted(headers) != sorted(p.path for p in model.weights):
