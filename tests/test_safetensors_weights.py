@@ -269,3 +269,23 @@ def test_save_weights_is_atomic_and_honours_overwrite(tmp_path):
     with pytest.raises(ModelFileError, match="exists and overwrite=False"):
         model.save_weights(path, overwrite=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+def test_dl_export_writes_a_model_files_weights_as_safetensors(tmp_path):
+    from _cli import dl_invoker, one_error_line
+
+    model = example("digits_cnn")
+    model.save(tmp_path / "m.dl")
+    invoke = dl_invoker()
+    result = invoke("export", tmp_path / "m.dl", "-o", tmp_path / "w.safetensors")
+    assert result.exit_code == 0, result.output
+    assert "the 16 weights of model" in result.stdout and "as safetensors" in result.stdout
+    fresh = example("digits_cnn", seed=5)
+    fresh.load_weights(tmp_path / "w.safetensors")
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert "name ending in .safetensors" in one_error_line(
+        invoke("export", tmp_path / "m.dl", "-o", tmp_path / "w.npz", "--format", "safetensors"))
+    assert "--opset is for --format onnx" in one_error_line(
+        invoke("export", tmp_path / "m.dl", "-o", tmp_path / "v.safetensors", "--opset", "18"))
+    assert not (tmp_path / "w.npz").exists() and not (tmp_path / "v.safetensors").exists()
