@@ -54,8 +54,9 @@ def test_backward_accumulates_weight_gradients(dtype):
 
     once = grads(np.zeros_like(w), np.zeros_like(r))
     twice = grads(*[a.copy() for a in once])
-    for a, b in zip(once, twice):
-        np.testing.assert_allclose(b, 2 * a, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(once, twice):  # float32 rounding is relative to the gradient's scale (gemm's beta = 1 path)
+        np.testing.assert_allclose(b, 2 * a, rtol=tol, atol=tol * float(np.abs(a).max()))
 
 
 def test_arguments_are_checked_with_the_real_shapes():
