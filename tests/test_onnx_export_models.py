@@ -95,6 +95,22 @@ def test_options_onnx_cannot_express_are_refused(tmp_path):
         model.export(str(tmp_path / "m.onnx"))
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: Sequential([Input((8, 8, 2)), layers.Resizing(4, 4, name="rs")]), r"layer 'rs' \(Resizing\) has no ONNX"),
+    (lambda: Sequential([Input((8, 8, 2)), layers.RandomCrop(4, 4, name="rc")]), r"layer 'rc' \(RandomCrop\) has no"),
+    (lambda: _training_call(), r"layer 'dr' \(Dropout\): it is called with training=True"),
+])
+def test_layers_and_calls_without_an_inference_form_are_refused(tmp_path, build, message):
+    with pytest.raises(ExportError, match=message):
+        build().export(str(tmp_path / "m.onnx"))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def _training_call():
+    x = Input((3,))
+    return Model(x, layers.Dense(2)(layers.Dropout(0.5, name="dr")(x, training=True)))
+
+
 def test_export_arguments_are_checked(tmp_path):
     model = Sequential([Input((3,)), layers.Dense(2)])
     with pytest.raises(ConfigError, match="supports 'onnx'"):
@@ -153,19 +169,32 @@ def test_cli_export_user_mistakes_exit_2_with_one_line(model_file, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_cli_export_refuses_a_read_only_folder_before_work(model_file, tmp_path):
+def test_cli_export_refuses_a_read_only_folder_before_work(model_file, tmp_path, monkeypatch):
+    """chmod where that works; as root (which writes anyway) the folder's temporary files raise EROFS."""
+    import errno
     import os
 
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
+    import dl_cli._paths
+
     path, _ = model_file
     folder = tmp_path / "ro"
     folder.mkdir()
+    if os.geteuid() == 0:
+        real = dl_cli._paths.tempfile.mkstemp
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and os.path.abspath(dir) == str(folder):
+                raise OSError(errno.EROFS, "Read-only file system", str(dir))
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(dl_cli._paths.tempfile, "mkstemp", mkstemp)
     folder.chmod(0o500)
     try:
-        assert "cannot write" in one_error_line(dl_invoker()("export", path, "-o", folder / "m.onnx"))
+        line = one_error_line(dl_invoker()("export", path, "-o", folder / "m.onnx"))
+        assert "cannot write" in line and "m.onnx" in line
     finally:
         folder.chmod(0o700)
+    assert not (folder / "m.onnx").exists()
 
 
 def test_cli_export_names_an_unexportable_layer(tmp_path):
