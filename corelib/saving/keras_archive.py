@@ -36,7 +36,7 @@ _MAX_CONFIG_BYTES = 16 * 2**20
 _ENTRIES = {"config.json", "metadata.json", "model.weights.h5"}
 _H5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _FILTERS = {1, 2, 3}  # deflate, shuffle, fletcher32: what h5py writes; no plugin filters
-_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError)
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, OverflowError)
 
 
 class KerasArchive:

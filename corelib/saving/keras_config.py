@@ -126,7 +126,7 @@ def _model(item: dict, where: str, depth: int) -> tuple[dict, list]:
     if depth > _MAX_DEPTH:
         raise KerasImportError(f"{where}: models nested more than {_MAX_DEPTH} deep")
     cfg = item.get("config")
-    if kind not in MODEL_KINDS or not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+    if not isinstance(kind, str) or kind not in MODEL_KINDS or not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
         raise KerasImportError(f"{where}: a {short_repr(kind)} model without a layer graph (a subclassed Keras "
                                "model's Python code is not in the file; dl imports Sequential and Functional models)")
     name = cfg.get("name")

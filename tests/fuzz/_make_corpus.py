@@ -1,6 +1,8 @@
 """Write the binary seed files of the fuzz corpus: small real model files, .npz and .npy data.
 
-    python tests/fuzz/_make_corpus.py      # rewrites tests/fuzz/corpus/{model,data}/*.bin|npz|npy
+    python tests/fuzz/_make_corpus.py      # rewrites tests/fuzz/corpus/{model,data,weights}/*.bin|npz|npy|...
+
+The Keras seeds (.keras archives in model/, .weights.h5 in weights/) need Keras 3 and torch.
 
 The text seeds (.yaml, .json, .csv, .txt) are written by hand. Model seeds end in .bin (not
 .dl, which .gitignore leaves out); load_model reads any name.
@@ -84,7 +86,38 @@ def _data() -> None:
     (folder / "huge_header.npz").write_bytes(inner.getvalue())
 
 
+def _weights() -> None:
+    """Weights files for `_targets.weights_model()`: dl's safetensors (with its index, and matched by
+    key without it), and Keras 3's .weights.h5 of the same layers; and Keras archives for model/."""
+    import os
+
+    sys.path.insert(0, str(HERE))
+    from _targets import weights_model
+    from safetensors.numpy import save_file
+
+    folder = CORPUS / "weights"
+    folder.mkdir(exist_ok=True)
+    model = weights_model()
+    model.save_weights(folder / "dl.safetensors")
+    save_file({p.path: p.value for p in model.weights}, str(folder / "by_key.safetensors"))
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    K = keras.layers
+    kmodel = keras.Sequential([keras.Input((4,)), K.Dense(3, activation="relu"), K.Dense(2)])
+    kmodel.save_weights(folder / "keras.weights.h5")
+    (folder / "keras.weights.h5").rename(folder / "keras.h5")
+    kmodel.save(CORPUS / "model" / "keras_sequential.keras")
+    (CORPUS / "model" / "keras_sequential.keras").rename(CORPUS / "model" / "keras_sequential.bin")
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    out = K.Dense(1, name="out")(K.Concatenate()([K.LSTM(2)(K.Reshape((3, 1))(a)), b]))
+    keras.Model([a, b], out).save(CORPUS / "model" / "keras_functional.keras")
+    (CORPUS / "model" / "keras_functional.keras").rename(CORPUS / "model" / "keras_functional.bin")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent.parent))
-    _models()
-    _data()
+    if sys.argv[1:] != ["--weights-only"]:
+        _models()
+        _data()
+    _weights()

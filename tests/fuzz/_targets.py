@@ -9,7 +9,9 @@ the time and memory bound. Beyond that, what a reader accepted must hold up, and
 - data: the arrays read are finite, of the documented dtypes, one length, and equal to the
   file's numbers (no silent wrap-around, no dropped row);
 - model: a model that loads predicts zeros and survives save + load_model again;
-- compose: the spec `dl compose` writes loads back (YAML and JSON) into the same model.
+- compose: the spec `dl compose` writes loads back (YAML and JSON) into the same model;
+- weights: weights a file gives (safetensors, Keras's .weights.h5) keep the model's shapes and
+  dtypes, and the model still predicts zeros.
 """
 
 from __future__ import annotations
@@ -159,6 +161,27 @@ def model_target(path: str) -> None:
     _check_model(model, "load_model")
 
 
+# ---- weights: Model.load_weights of a safetensors or Keras .weights.h5 file ------------------------------------------
+
+def weights_model() -> Any:
+    """The model every weights seed was written for (named, so a file matched by key fits)."""
+    from corelib import layers as L
+    from corelib.models import Sequential
+
+    return Sequential([L.Dense(3, activation="relu", input_shape=(4,), name="hidden"), L.Dense(2, name="out")],
+                      name="weights_target")
+
+
+def weights_target(path: str) -> None:
+    model = weights_model()
+    before = [(p.value.shape, p.value.dtype) for p in model.weights]
+    model.load_weights(path)
+    after = [(p.value.shape, p.value.dtype) for p in model.weights]
+    if after != before:
+        raise Unsound(f"load_weights changed the weights' shapes or dtypes: {before} -> {after}")
+    model.predict(np.zeros((2, 4), np.float32), verbose=0)
+
+
 # ---- compose: the layer expressions of `dl compose` ------------------------------------------------------------------
 
 COMPOSE_SHAPE = "--input-shape "
@@ -231,10 +254,12 @@ TARGETS: dict[str, Callable[[str], None]] = {
     "data": data_target,
     "model": model_target,
     "compose": compose_target,
+    "weights": weights_target,
     "selftest": selftest_target,
 }
 
-SUFFIXES = {"spec": (".yaml", ".json"), "data": (".csv", ".npz", ".npy"), "model": (".bin",), "compose": (".txt",)}
+SUFFIXES = {"spec": (".yaml", ".json"), "data": (".csv", ".npz", ".npy"), "model": (".bin",), "compose": (".txt",),
+            "weights": (".safetensors", ".h5")}
 
 
 def warm_up() -> None:

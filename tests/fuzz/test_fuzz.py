@@ -1,4 +1,5 @@
-"""Fuzzing dl's readers: the spec loader, the data readers, the model-file reader, `dl compose`'s parser.
+"""Fuzzing dl's readers: the spec loader, the data readers, the model-file reader (dl's and Keras's),
+`dl compose`'s parser, and the weights readers (safetensors, Keras's .weights.h5).
 
 The rule (docs/fuzzing.md): whatever the input, only a `corelib.errors.DLError` may escape,
 within a time bound (DL_FUZZ_TIMEOUT, 2 s an input) and a memory bound (DL_FUZZ_MEMORY_MB,
@@ -17,12 +18,13 @@ from hypothesis import strategies as st
 
 from _harness import FINDINGS, Finding, corpus_files, describe, fuzz, run_input, worker
 from _file_strategies import data_strategy, model_strategy
-from _strategies import compose_strategy, spec_strategy
+from _strategies import compose_strategy, from_corpus, spec_strategy
 
 pytestmark = pytest.mark.fuzz
 
-TARGETS = ["spec", "data", "model", "compose"]
-STRATEGIES = {"spec": spec_strategy, "data": data_strategy, "model": model_strategy, "compose": compose_strategy}
+TARGETS = ["spec", "data", "model", "compose", "weights"]
+STRATEGIES = {"spec": spec_strategy, "data": data_strategy, "model": model_strategy, "compose": compose_strategy,
+              "weights": lambda: from_corpus("weights", (".safetensors", ".h5"))}
 
 
 @pytest.fixture(scope="module", autouse=True)
