@@ -146,7 +146,7 @@ def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True
     index = {"format": _INDEX_FORMAT, "weights": [p.path for p in model.weights], "classes": weight_classes(model)}
     arrays = {p.path: p.value for p in model.weights}
     if is_safetensors(path):
-        save_safetensors(path, index["weights"], index["classes"], arrays)
+        save_safetensors(path, index, arrays)
         return
     arrays[INDEX_KEY] = np.frombuffer(json.dumps(index).encode("utf-8"), dtype=np.uint8)
     data = npz_bytes(arrays)
@@ -163,7 +163,8 @@ def load_weights(model: Any, filepath: str | os.PathLike) -> None:
         load_keras_weights(model, path)
         return
     if is_safetensors(path):
-        arrays, headers, order, classes = load_safetensors(path, expected, len(model.weights))
+        arrays, headers, index = load_safetensors(path, expected, len(model.weights))
+        order, classes = (None, None) if index is None else _index_lists(index, path, "the header's 'dl' metadata")
         if order is None and sorted(headers) != sorted(p.path for p in model.weights):
             unknown = sorted(set(headers) - {p.path for p in model.weights}) or \
                 sorted({p.path for p in model.weights} - set(headers))
@@ -216,11 +217,16 @@ def _index_order(zf: Any, headers: dict, path: str, limit: int) -> tuple[list[st
         doc = json.loads(raw.decode("utf-8"))
     except CORRUPT_ENTRY_ERRORS + (RecursionError,) as exc:
         raise ModelFileError(f"{path}: the weights file's index is corrupt ({type(exc).__name__})") from None
+    return _index_lists(doc, path, "the weights file's index")
+
+
+def _index_lists(doc: Any, path: str, what: str) -> tuple[list[str], list[str] | None]:
+    """(saved order, layer classes or None) from a parsed weights index (.npz or safetensors)."""
     if not isinstance(doc, dict) or doc.get("format") != _INDEX_FORMAT:
-        raise ModelFileError(f"{path}: the weights file's index is not a dl weights index")
+        raise ModelFileError(f"{path}: {what} is not a dl weights index")
     order, classes = _string_list(doc.get("weights")), _string_list(doc.get("classes"))
     if order is None:
-        raise ModelFileError(f"{path}: the weights file's index has no list of weight names")
+        raise ModelFileError(f"{path}: {what} has no list of weight names")
     return order, classes
 
 

@@ -25,7 +25,6 @@ from corelib.saving.archive import write_atomically
 __all__ = ["SUFFIX", "is_safetensors", "save_safetensors", "load_safetensors"]
 
 SUFFIX = ".safetensors"
-_INDEX_FORMAT = "dl-weights"
 _HEADER_BYTES_PER_WEIGHT = 8192  # names, dtype, shape, offsets and the index entry, at most
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "BF16": None, "I8": np.int8, "I16": np.int16,
            "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
@@ -43,20 +42,18 @@ def _library() -> Any:
     return safetensors.numpy
 
 
-def save_safetensors(path: str, order: list[str], classes: list[str], arrays: dict[str, np.ndarray]) -> None:
-    """Write `arrays` (keyed by weight path) with dl's index in the header's metadata, atomically."""
+def save_safetensors(path: str, index: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write `arrays` (keyed by weight path) with dl's weights `index` in the header's metadata, atomically."""
     library = _library()
-    index = {"format": _INDEX_FORMAT, "weights": order, "classes": classes}
     data = library.save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
                         metadata={"format": "np", "dl": json.dumps(index)})
     write_atomically(path, lambda fh: fh.write(data))
 
 
-def load_safetensors(path: str, limit: int, weights: int) -> tuple[dict[str, np.ndarray], dict[str, tuple],
-                                                                   list[str] | None, list[str] | None]:
-    """(arrays, {key: (shape, dtype)}, saved order or None, layer classes or None) from a safetensors
-    file for a model of `weights` arrays taking at most `limit` bytes, its header checked before
-    any tensor is read."""
+def load_safetensors(path: str, limit: int, weights: int) -> tuple[dict[str, np.ndarray], dict[str, tuple], Any]:
+    """(arrays, {key: (shape, dtype)}, dl's weights index as parsed, or None when another tool wrote
+    the file) from a safetensors file for a model of `weights` arrays taking at most `limit` bytes,
+    its header checked before any tensor is read."""
     library = _library()
     try:
         size = os.path.getsize(path)
@@ -81,8 +78,7 @@ def load_safetensors(path: str, limit: int, weights: int) -> tuple[dict[str, np.
         arrays = library.load(data)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for a bad file
         raise ModelFileError(f"{path}: corrupt safetensors file ({type(exc).__name__}: {exc})") from None
-    order, classes = _index(header.get("__metadata__"), path)
-    return arrays, headers, order, classes
+    return arrays, headers, _index(header.get("__metadata__"), path)
 
 
 def _parse_header(raw: bytes, path: str) -> dict:
@@ -119,21 +115,12 @@ def _check_header(header: dict, data_bytes: int, limit: int, path: str) -> dict[
     return out
 
 
-def _index(metadata: Any, path: str) -> tuple[list[str] | None, list[str] | None]:
-    """dl's index from the header's metadata, or (None, None) when another tool wrote the file."""
+def _index(metadata: Any, path: str) -> Any:
+    """dl's index from the header's metadata as parsed (checked by the caller), or None when another
+    tool wrote the file."""
     if not isinstance(metadata, dict) or "dl" not in metadata:
-        return None, None
+        return None
     try:
-        doc = json.loads(metadata["dl"]) if isinstance(metadata["dl"], str) else None
+        return json.loads(metadata["dl"]) if isinstance(metadata["dl"], str) else None
     except (ValueError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict) or doc.get("format") != _INDEX_FORMAT:
-        raise ModelFileError(f"{path}: the header's 'dl' metadata is not a dl weights index")
-
-    def strings(value: Any) -> list[str] | None:
-        return list(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
-
-    order = strings(doc.get("weights"))
-    if order is None:
-        raise ModelFileError(f"{path}: the header's dl index has no list of weight names")
-    return order, strings(doc.get("classes"))
+        raise ModelFileError(f"{path}: the header's 'dl' metadata is not a dl weights index") from None
